@@ -1,0 +1,100 @@
+"""The ``station`` command: one entry point for operators' tools, technicians and services.
+
+Subcommands live in small modules and are imported lazily (see ``lazy.py``).
+Every command takes the station home from ``--home``, else ``$STATION_HOME``,
+else ``/var/lib/station``; it is available to subcommands as ``ctx.obj.home``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from station import __version__
+from station.cli.lazy import LazyGroup
+from station.errors import StationError
+from station.home import StationHome, resolve_home
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # core (station/cli/core.py)
+    "init": ("station.cli.core:init_cmd", "Create a new station home (keys, store, config)."),
+    "enroll": (
+        "station.cli.core:enroll_cmd",
+        "Commit an enrollment from JSON, or write an example.",
+    ),
+    "status": ("station.cli.core:status_cmd", "Queue counts, oldest pending age, disk free."),
+    "audit": ("station.cli.core:audit_group", "Inspect and verify the hash-chained audit log."),
+    "purge": ("station.cli.core:purge_cmd", "Remove acknowledged packets past retention."),
+    # devices (station/cli/device.py, sim.py, quality.py)
+    "device": ("station.cli.device:device_group", "List, inspect and test-capture devices."),
+    "sim": ("station.cli.sim:sim_group", "Run device simulators (R30x on a pty)."),
+    "quality": ("station.cli.quality:quality_group", "Fingerprint and face quality checks."),
+    # sync agent and provisioning (sync/agent/cli.py)
+    "provision": ("sync.agent.cli:provision_cmd", "Enroll this station with the central office."),
+    "sync": ("sync.agent.cli:sync_group", "Upload sealed packets to central (agent)."),
+    # kiosk (kiosk_ui/cli.py; imports Qt only when run)
+    "kiosk": ("kiosk_ui.cli:kiosk_cmd", "Start the fullscreen enrollment kiosk."),
+    "operator": ("station.cli.operator:operator_group", "Add and manage operators (supervisor)."),
+    # appliance (station/cli/appliance.py)
+    "doctor": (
+        "station.cli.appliance:doctor_cmd",
+        "Check devices, keys, certificate, clock, disk.",
+    ),
+    "decommission": ("station.cli.appliance:decommission_cmd", "Destroy keys and wipe the store."),
+    "update": ("station.cli.appliance:update_group", "Verify and apply signed update bundles."),
+}
+
+
+@dataclass
+class CliContext:
+    home: StationHome
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Station home directory (default: $STATION_HOME, then /var/lib/station).",
+)
+@click.version_option(__version__, prog_name="station")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """Enrollment station: enroll citizens, keep the sealed queue, sync to central.
+
+    \b
+    First steps on a new machine:
+      station --home /tmp/demo init --demo
+      station --home /tmp/demo enroll --example /tmp/demo-example
+      station --home /tmp/demo enroll --from-json /tmp/demo-example/enrollment.json
+      station --home /tmp/demo status
+    """
+    ctx.obj = CliContext(home=StationHome(resolve_home(home)))
+
+
+def main() -> None:
+    """Console entry point: StationError becomes a clear message and exit status 1."""
+    try:
+        rv = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except StationError as exc:
+        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    # With standalone_mode=False click returns ctx.exit()'s code instead of exiting.
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,128 @@
+"""Where a station keeps its state, and its configuration file.
+
+The home directory is chosen by ``--home``, then ``$STATION_HOME``, then
+``/var/lib/station``. Its layout is fixed here so every process (kiosk, sync
+agent, CLI) agrees on it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from station.errors import ConfigError
+
+DEFAULT_HOME = Path("/var/lib/station")
+CONFIG_NAME = "station.toml"
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The station home: ``explicit``, else ``$STATION_HOME``, else ``/var/lib/station``."""
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    env = os.environ.get("STATION_HOME")
+    if env:
+        return Path(env).expanduser().absolute()
+    return DEFAULT_HOME
+
+
+@dataclass
+class StationConfig:
+    """Settings of one station, stored as TOML in ``<home>/station.toml``."""
+
+    station_id: str = ""
+    retention_days: int = 7
+    disk_floor_mb: int = 200
+    key_backend: str = "file"  # "file" or "systemd-creds"
+    hpke_suite: str = "x25519"  # "x25519" or "mlkem768-x25519"
+    central_url: str = ""
+    idle_lock_seconds: int = 120
+    heartbeat_seconds: int = 60
+    chunk_size: int = 256 * 1024
+    scanner_url: str = "sim://r30x"
+    camera_url: str = "sim://camera?source=synthetic"
+    printer: str = ""  # "", "pdf:PATH", "escpos-usb:VID:PID", "escpos-file:/dev/usb/lp0", "qt:NAME"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, text: str) -> StationConfig:
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"The station configuration is not valid TOML ({exc}): fix the file.") from exc
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {k: v for k, v in raw.items() if k in known and k != "extra"}
+        extra = {k: v for k, v in raw.items() if k not in known}
+        cfg = cls(**kwargs, extra=extra)
+        cfg.check()
+        return cfg
+
+    def to_toml(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if k != "extra"}
+        data.update(self.extra)
+        return tomli_w.dumps(data)
+
+    def check(self) -> None:
+        if not isinstance(self.retention_days, int) or self.retention_days < 0:
+            raise ConfigError("retention_days must be a whole number of days, 0 or more.")
+        if not isinstance(self.disk_floor_mb, int) or self.disk_floor_mb < 0:
+            raise ConfigError("disk_floor_mb must be a whole number of megabytes, 0 or more.")
+        if self.key_backend not in ("file", "systemd-creds"):
+            raise ConfigError("key_backend must be 'file' or 'systemd-creds'.")
+        if self.hpke_suite not in ("x25519", "mlkem768-x25519"):
+            raise ConfigError("hpke_suite must be 'x25519' or 'mlkem768-x25519'.")
+
+
+@dataclass(frozen=True)
+class StationHome:
+    """The files of one station under its home directory."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "queue.db"
+
+    @property
+    def pki_dir(self) -> Path:
+        """Station certificate, central CA, central HPKE and receipt-signing public keys."""
+        return self.root / "pki"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    @property
+    def operators_dir(self) -> Path:
+        return self.root / "operators"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def load_config(self) -> StationConfig:
+        if not self.config_path.is_file():
+            raise ConfigError(
+                f"No station here ({self.root}): run 'station init' (or 'station provision') first,"
+                " or pass --home."
+            )
+        return StationConfig.from_toml(self.config_path.read_text(encoding="utf-8"))
+
+    def save_config(self, cfg: StationConfig) -> None:
+        cfg.check()
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.config_path.with_suffix(".toml.tmp")
+        tmp.write_text(cfg.to_toml(), encoding="utf-8")
+        os.replace(tmp, self.config_path)
