@@ -19,6 +19,8 @@ from station.errors import ConfigError
 
 DEFAULT_HOME = Path("/var/lib/station")
 CONFIG_NAME = "station.toml"
+# An installed appliance keeps its configuration apart from its data: the services see /etc read-only.
+SYSTEM_CONFIG = Path("/etc/station/station.toml")
 
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -86,6 +88,12 @@ class StationHome:
 
     @property
     def config_path(self) -> Path:
+        """``$STATION_CONFIG``; else ``/etc/station/station.toml`` for the system home; else in the home."""
+        env = os.environ.get("STATION_CONFIG")
+        if env:
+            return Path(env)
+        if self.root == DEFAULT_HOME:
+            return SYSTEM_CONFIG
         return self.root / CONFIG_NAME
 
     @property
@@ -123,6 +131,12 @@ class StationHome:
     def save_config(self, cfg: StationConfig) -> None:
         cfg.check()
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.config_path.with_suffix(".toml.tmp")
-        tmp.write_text(cfg.to_toml(), encoding="utf-8")
-        os.replace(tmp, self.config_path)
+        path = self.config_path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        tmp = path.with_suffix(".toml.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(cfg.to_toml())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, path)
