@@ -11,7 +11,7 @@ APT_PACKAGES=(
   umockdev libusb-1.0-0            # USB replay of the NB-1010-U recording
   fonts-noto-core                  # Noto Nastaliq Urdu / Noto Naskh Arabic
   libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-cursor0  # Qt runtime
-  systemd udev                     # systemd-analyze verify/security for the units
+  systemd udev cage                # systemd-analyze verify/security for the units (cage: kiosk compositor)
   fakeroot dpkg-dev                # building the .deb
   poppler-utils                    # pdftoppm for looking at printed receipts
 )
