@@ -46,3 +46,36 @@ def update_apply_cmd(bundle: Path, yes: bool) -> None:
         click.confirm(f"Install {h.package} {h.version} (installed: {installed_version()})?", abort=True)
     header = apply_bundle(bundle)
     click.echo(f"Installed {header.package} {header.version}.")
+
+
+_MARK = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--skip-devices", is_flag=True, help="Do not open the scanner and camera (they may be in use).")
+@click.pass_context
+def doctor_cmd(ctx: click.Context, as_json: bool, skip_devices: bool) -> None:
+    """Check configuration, keys, queue, audit, certificate, clock, disk, devices and central.
+
+    Prints one line per check and, for each problem, what to do. Exit status 0 when nothing failed
+    (warnings allowed), 1 otherwise.
+    """
+    import json
+
+    from station.doctor import DEFAULT_CHECKS, DoctorContext, check_camera, check_scanner, run_checks
+
+    checks = [c for c in DEFAULT_CHECKS if not (skip_devices and c in (check_scanner, check_camera))]
+    findings = run_checks(DoctorContext(home=ctx.obj.home), checks)
+    failed = [f for f in findings if f.status == "fail"]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            click.echo(f"{_MARK[f.status]}  {f.name:<12} {f.detail}")
+            if f.fix and f.status in ("warn", "fail"):
+                click.echo(f"      {'':<12} -> {f.fix}")
+        click.echo(
+            "all checks passed" if not failed else f"{len(failed)} check(s) failed: fix them and run again"
+        )
+    ctx.exit(1 if failed else 0)

@@ -1,0 +1,252 @@
+"""``station doctor``: check everything a station needs and say what to fix.
+
+Each check returns a :class:`Finding` (ok, warn, fail or skip) with a one-line detail and, when
+something is wrong, the fix in words a field technician can act on. A check never raises: an
+unexpected error becomes a failed finding. Findings never contain citizens' data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from cryptography import x509
+
+from station.errors import StationError
+from station.home import StationConfig, StationHome
+
+Status = Literal["ok", "warn", "fail", "skip"]
+CERT_WARN_DAYS = 7
+
+
+@dataclass
+class Finding:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class DoctorContext:
+    home: StationHome
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    config: StationConfig | None = None
+    device_timeout: float = 5.0
+
+
+Check = Callable[[DoctorContext], Finding]
+
+
+def check_config(ctx: DoctorContext) -> Finding:
+    try:
+        ctx.config = ctx.home.load_config()
+    except StationError as exc:
+        return Finding("config", "fail", exc.message, "Provision the station: station provision --help")
+    cfg = ctx.config
+    if not cfg.station_id:
+        return Finding(
+            "config", "fail", f"{ctx.home.config_path} has no station_id", "Run station provision."
+        )
+    return Finding("config", "ok", f"station {cfg.station_id}, config {ctx.home.config_path}")
+
+
+def check_disk(ctx: DoctorContext) -> Finding:
+    floor = ctx.config.disk_floor_mb if ctx.config else 200
+    target = ctx.home.root if ctx.home.root.exists() else ctx.home.root.parent
+    free_mb = shutil.disk_usage(target).free // (1024 * 1024)
+    if free_mb < floor:
+        return Finding(
+            "disk",
+            "fail",
+            f"{free_mb} MB free, below the {floor} MB floor: new enrollments are refused",
+            "Let the station sync (acknowledged packets are purged), or free space on the disk.",
+        )
+    if free_mb < 2 * floor:
+        return Finding(
+            "disk", "warn", f"{free_mb} MB free, near the {floor} MB floor", "Check the station syncs."
+        )
+    return Finding("disk", "ok", f"{free_mb} MB free (floor {floor} MB)")
+
+
+def station_certificate_path(home: StationHome) -> Path | None:
+    for name in ("station.crt", "station-cert.pem", "cert.pem", "station.pem"):
+        path = home.pki_dir / name
+        if path.is_file():
+            return path
+    return None
+
+
+def load_certificate(home: StationHome) -> x509.Certificate | None:
+    path = station_certificate_path(home)
+    return x509.load_pem_x509_certificate(path.read_bytes()) if path else None
+
+
+def check_certificate(ctx: DoctorContext) -> Finding:
+    cert = load_certificate(ctx.home)
+    if cert is None:
+        return Finding(
+            "certificate",
+            "fail",
+            f"no station certificate in {ctx.home.pki_dir}",
+            "Provision the station with a token from central: station provision --help",
+        )
+    left = cert.not_valid_after_utc - ctx.now
+    if ctx.now < cert.not_valid_before_utc:
+        return Finding(
+            "certificate",
+            "fail",
+            f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: the clock is wrong",
+            "Set the clock (timedatectl set-ntp true), then run station doctor again.",
+        )
+    if left.total_seconds() <= 0:
+        return Finding(
+            "certificate",
+            "fail",
+            f"expired on {cert.not_valid_after_utc:%Y-%m-%d}",
+            "Ask central for a new token and provision again (keeps the queue).",
+        )
+    if left.days < CERT_WARN_DAYS:
+        return Finding(
+            "certificate",
+            "warn",
+            f"expires in {left.days} days ({cert.not_valid_after_utc:%Y-%m-%d})",
+            "Connect the station to central so the agent renews it (station sync once).",
+        )
+    return Finding("certificate", "ok", f"valid until {cert.not_valid_after_utc:%Y-%m-%d} ({left.days} days)")
+
+
+def ntp_synchronised() -> bool | None:
+    if shutil.which("timedatectl") is None:
+        return None
+    proc = subprocess.run(
+        ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=5,
+    )
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.strip() == "yes"
+
+
+def check_clock(ctx: DoctorContext) -> Finding:
+    build = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    if ctx.now < build:
+        return Finding(
+            "clock",
+            "fail",
+            f"the clock says {ctx.now:%Y-%m-%d}, before this software was built",
+            "Set the date and time: timedatectl set-ntp true (or timedatectl set-time).",
+        )
+    synced = ntp_synchronised()
+    if synced is False:
+        return Finding(
+            "clock",
+            "warn",
+            f"{ctx.now:%Y-%m-%d %H:%M} UTC, not synchronised with a time server",
+            "Enable time synchronisation: timedatectl set-ntp true",
+        )
+    note = "synchronised" if synced else "synchronisation unknown (no timedatectl)"
+    return Finding("clock", "ok", f"{ctx.now:%Y-%m-%d %H:%M} UTC, {note}")
+
+
+def _device_check(name: str, url: str, timeout: float) -> Finding:
+    if not url:
+        return Finding(name, "fail", f"no {name} configured", f"Set {name}_url in station.toml.")
+    from drivers.errors import DeviceError
+    from drivers.url import open_device
+
+    try:
+        device = open_device(url)
+    except DeviceError as exc:
+        return Finding(
+            name,
+            "fail",
+            f"{url}: {exc}",
+            f"Check the {name} is plugged in (station device list), then retry.",
+        )
+    try:
+        info = device.info()
+    except DeviceError as exc:
+        return Finding(name, "fail", f"{url}: {exc}", f"Replug the {name}; if it persists, replace it.")
+    finally:
+        device.close()
+    return Finding(name, "ok", f"{url}: {info.describe() if hasattr(info, 'describe') else info}")
+
+
+def check_scanner(ctx: DoctorContext) -> Finding:
+    if ctx.config is None:
+        return Finding("scanner", "skip", "no configuration")
+    return _device_check("scanner", ctx.config.scanner_url, ctx.device_timeout)
+
+
+def check_camera(ctx: DoctorContext) -> Finding:
+    if ctx.config is None:
+        return Finding("camera", "skip", "no configuration")
+    return _device_check("camera", ctx.config.camera_url, ctx.device_timeout)
+
+
+def check_central_reachable(ctx: DoctorContext) -> Finding:
+    if ctx.config is None or not ctx.config.central_url:
+        return Finding("central", "skip", "no central_url configured")
+    parts = urlsplit(ctx.config.central_url)
+    host, port = parts.hostname or "", parts.port or 443
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            tls = ssl.create_default_context()
+            ca = ctx.home.pki_dir / "ca.crt"
+            if ca.is_file():
+                tls = ssl.create_default_context(cafile=str(ca))
+            with tls.wrap_socket(sock, server_hostname=host):
+                pass
+    except ssl.SSLError as exc:
+        return Finding(
+            "central",
+            "fail",
+            f"{host}:{port} answers but its TLS is not trusted ({exc.reason})",
+            "Check central_url; if central's CA changed, provision again.",
+        )
+    except OSError as exc:
+        return Finding(
+            "central",
+            "warn",
+            f"{host}:{port} not reachable ({exc.strerror or exc})",
+            "Check the network cable/modem; the queue is kept and uploads when central is back.",
+        )
+    return Finding("central", "ok", f"{host}:{port} reachable over TLS")
+
+
+DEFAULT_CHECKS: list[Check] = [
+    check_config,
+    check_disk,
+    check_clock,
+    check_certificate,
+    check_scanner,
+    check_camera,
+    check_central_reachable,
+]
+
+
+def run_checks(ctx: DoctorContext, checks: list[Check] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in checks if checks is not None else DEFAULT_CHECKS:
+        try:
+            findings.append(check(ctx))
+        except Exception as exc:  # a doctor reports; it does not crash
+            name = check.__name__.removeprefix("check_")
+            detail = exc.message if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}"
+            findings.append(Finding(name, "fail", detail, "See the message; run station doctor again after."))
+    return findings
