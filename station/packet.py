@@ -1,0 +1,354 @@
+"""Sealed and signed packets: the unit a station queues and central ingests.
+
+An enrollment document (a dict) becomes deterministic CBOR, is sealed with HPKE (RFC 9180) to the
+central office's public key and signed by the station's identity key (ECDSA P-256)::
+
+    envelope = CBOR tag 55799-free array [FORMAT_VERSION, header_bytes, enc_and_ct, signature]
+    header   = canonical CBOR map {v, packet_id, station_id, created_at, suite, ct_len}
+    signature = ECDSA-P256-SHA256(b"enrollment-station/packet/v1" || len || header || len || enc_and_ct)
+
+The header is bound into the HPKE key schedule (``info``), so a header cannot be swapped onto
+another ciphertext; the signature covers header and ciphertext, so nothing can be changed or
+re-signed by another station unnoticed. Suites: ``x25519`` (DHKEM-X25519, HKDF-SHA256,
+AES-256-GCM) and ``mlkem768-x25519`` (the ML-KEM-768 + X25519 hybrid KEM, same KDF and AEAD).
+
+Parsing is strict: sizes are bounded before decoding, types and keys are exact, nothing trails;
+any malformed, truncated, oversize, tampered or re-signed envelope raises :class:`PacketError`
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+FORMAT_VERSION = 1
+MAX_PACKET_BYTES = 8 * 1024 * 1024
+SUITES = ("x25519", "mlkem768-x25519")
+_DOMAIN = b"enrollment-station/packet/v1"
+_HEADER_KEYS = {"v", "packet_id", "station_id", "created_at", "suite", "ct_len"}
+_MAX_HEADER = 1024
+_MAX_SIG = 80  # DER ECDSA P-256 signatures are at most 72 bytes
+_X25519_PUB = 32
+_MLKEM_PUB = 1184
+_MLKEM_SEED = 64
+
+
+class PacketError(Exception):
+    """A packet that is malformed, truncated, oversize, tampered, re-signed or undecryptable."""
+
+
+@dataclass(frozen=True)
+class PacketHeader:
+    version: int
+    packet_id: str
+    station_id: str
+    created_at: int
+    suite: str
+    ct_len: int
+
+    def to_cbor(self) -> bytes:
+        return cbor2.dumps(
+            {
+                "v": self.version,
+                "packet_id": self.packet_id,
+                "station_id": self.station_id,
+                "created_at": self.created_at,
+                "suite": self.suite,
+                "ct_len": self.ct_len,
+            },
+            canonical=True,
+        )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    header: PacketHeader
+    header_bytes: bytes
+    ciphertext: bytes  # HPKE encapsulated key followed by the AEAD ciphertext
+    signature: bytes
+
+    @property
+    def enc(self) -> bytes:
+        return self.ciphertext[: _kem(self.header.suite).enc_length()]
+
+    def signed_bytes(self) -> bytes:
+        return _signed_bytes(self.header_bytes, self.ciphertext)
+
+
+@dataclass(frozen=True)
+class SealedPacket:
+    packet_id: str
+    envelope: bytes
+    created_at: int
+
+
+def uuid7(now_ms: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, version 7, variant 10, 74 random bits."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def packet_digest(envelope: bytes) -> str:
+    """SHA-256 of the envelope bytes: what central compares to detect same id, other content."""
+    return sha256_hex(envelope)
+
+
+def _kem(suite: str) -> hpke.KEM:
+    if suite == "x25519":
+        return hpke.KEM.X25519
+    if suite == "mlkem768-x25519":
+        return hpke.KEM.MLKEM768_X25519
+    raise PacketError(f"unknown HPKE suite {suite!r}")
+
+
+def _suite(suite: str) -> hpke.Suite:
+    return hpke.Suite(_kem(suite), hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+
+def _info(header_bytes: bytes) -> bytes:
+    return _DOMAIN + b"/hpke/" + hashlib.sha256(header_bytes).digest()
+
+
+def _signed_bytes(header_bytes: bytes, ciphertext: bytes) -> bytes:
+    return (
+        _DOMAIN
+        + struct.pack(">I", len(header_bytes))
+        + header_bytes
+        + struct.pack(">Q", len(ciphertext))
+        + ciphertext
+    )
+
+
+# Recipient keys: raw bytes so they can be stored in files and config.
+# x25519:          private 32 bytes, public 32 bytes
+# mlkem768-x25519: private = ML-KEM seed (64) + X25519 (32); public = ML-KEM (1184) + X25519 (32)
+
+
+def generate_recipient_keypair(suite: str = "x25519") -> tuple[bytes, bytes]:
+    """A central HPKE key pair as (private, public) raw bytes for ``suite``."""
+    if suite == "x25519":
+        xk = x25519.X25519PrivateKey.generate()
+        return xk.private_bytes_raw(), xk.public_key().public_bytes_raw()
+    if suite == "mlkem768-x25519":
+        mk = mlkem.MLKEM768PrivateKey.generate()
+        xk = x25519.X25519PrivateKey.generate()
+        private = mk.private_bytes_raw() + xk.private_bytes_raw()
+        public = mk.public_key().public_bytes_raw() + xk.public_key().public_bytes_raw()
+        return private, public
+    raise PacketError(f"unknown HPKE suite {suite!r}")
+
+
+def recipient_suite_of(public: bytes) -> str:
+    """Which suite a central public key belongs to, from its length."""
+    if len(public) == _X25519_PUB:
+        return "x25519"
+    if len(public) == _MLKEM_PUB + _X25519_PUB:
+        return "mlkem768-x25519"
+    raise PacketError(f"a central HPKE public key of {len(public)} bytes is not a known suite")
+
+
+def _public_key(public: bytes, suite: str) -> x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey:
+    if recipient_suite_of(public) != suite:
+        raise PacketError(f"the central public key does not belong to suite {suite!r}")
+    if suite == "x25519":
+        return x25519.X25519PublicKey.from_public_bytes(public)
+    return hpke.MLKEM768X25519PublicKey(
+        mlkem.MLKEM768PublicKey.from_public_bytes(public[:_MLKEM_PUB]),
+        x25519.X25519PublicKey.from_public_bytes(public[_MLKEM_PUB:]),
+    )
+
+
+def _private_key(private: bytes, suite: str) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
+    try:
+        if suite == "x25519" and len(private) == 32:
+            return x25519.X25519PrivateKey.from_private_bytes(private)
+        if suite == "mlkem768-x25519" and len(private) == _MLKEM_SEED + 32:
+            return hpke.MLKEM768X25519PrivateKey(
+                mlkem.MLKEM768PrivateKey.from_seed_bytes(private[:_MLKEM_SEED]),
+                x25519.X25519PrivateKey.from_private_bytes(private[_MLKEM_SEED:]),
+            )
+    except ValueError as exc:
+        raise PacketError("the recipient private key is malformed") from exc
+    raise PacketError(f"the recipient private key does not fit suite {suite!r}")
+
+
+def seal(
+    document: dict[str, Any],
+    *,
+    station_id: str,
+    identity_key: ec.EllipticCurvePrivateKey,
+    recipient_public_key: bytes,
+    suite: str = "x25519",
+    created_at: int | None = None,
+    max_size: int = MAX_PACKET_BYTES,
+) -> SealedPacket:
+    """Seal ``document`` for central and sign it; the station cannot open the result."""
+    if suite not in SUITES:
+        raise PacketError(f"unknown HPKE suite {suite!r}")
+    if not isinstance(identity_key.curve, ec.SECP256R1):
+        raise PacketError("the station identity key must be ECDSA P-256")
+    public = _public_key(recipient_public_key, suite)
+    created = int(time.time()) if created_at is None else created_at
+    packet_id = uuid7(created * 1000 if created_at is not None else None)
+    plaintext = cbor2.dumps(document, canonical=True)
+    # AES-GCM adds a 16-byte tag; the KEM adds its encapsulated key.
+    ct_len = _kem(suite).enc_length() + len(plaintext) + 16
+    header = PacketHeader(FORMAT_VERSION, packet_id, station_id, created, suite, ct_len)
+    header_bytes = header.to_cbor()
+    ciphertext = _suite(suite).encrypt(plaintext, public, info=_info(header_bytes))
+    if len(ciphertext) != ct_len:  # pragma: no cover - guards our own length arithmetic
+        raise PacketError("internal error: unexpected HPKE ciphertext length")
+    signature = identity_key.sign(_signed_bytes(header_bytes, ciphertext), ec.ECDSA(hashes.SHA256()))
+    envelope = cbor2.dumps([FORMAT_VERSION, header_bytes, ciphertext, signature], canonical=True)
+    if len(envelope) > max_size:
+        raise PacketError(f"the packet is {len(envelope)} bytes, over the {max_size}-byte limit")
+    return SealedPacket(packet_id=packet_id, envelope=envelope, created_at=created)
+
+
+def _decode_exact(data: bytes, what: str) -> Any:
+    """Decode one CBOR item that must span ``data`` exactly; every failure is a PacketError."""
+    import io
+
+    stream = io.BytesIO(data)
+    try:
+        item = cbor2.CBORDecoder(stream).decode()
+    except RecursionError as exc:
+        raise PacketError(f"{what}: nested too deeply") from exc
+    except Exception as exc:  # cbor2 raises several types on malformed input
+        raise PacketError(f"{what}: not valid CBOR ({type(exc).__name__})") from exc
+    if stream.tell() != len(data):
+        raise PacketError(f"{what}: trailing bytes after the CBOR item")
+    return item
+
+
+def _check_uuid7(value: str) -> None:
+    try:
+        u = uuid.UUID(value)
+    except ValueError as exc:
+        raise PacketError("header: packet_id is not a UUID") from exc
+    if str(u) != value or u.version != 7 or u.variant != uuid.RFC_4122:
+        raise PacketError("header: packet_id is not a canonical UUIDv7")
+
+
+def _parse_header(header_bytes: bytes) -> PacketHeader:
+    raw = _decode_exact(header_bytes, "header")
+    if not isinstance(raw, dict) or set(raw) != _HEADER_KEYS:
+        raise PacketError("header: wrong set of fields")
+    types: dict[str, type] = {
+        "v": int,
+        "packet_id": str,
+        "station_id": str,
+        "created_at": int,
+        "suite": str,
+        "ct_len": int,
+    }
+    for key, kind in types.items():
+        if type(raw[key]) is not kind:
+            raise PacketError(f"header: field {key} has the wrong type")
+    if raw["v"] != FORMAT_VERSION:
+        raise PacketError(f"header: format version {raw['v']} is not supported")
+    if raw["suite"] not in SUITES:
+        raise PacketError("header: unknown suite")
+    if not (0 < len(raw["station_id"]) <= 128) or not raw["station_id"].isprintable():
+        raise PacketError("header: station_id is empty, too long or not printable")
+    if not (0 <= raw["created_at"] < 2**40):
+        raise PacketError("header: created_at out of range")
+    _check_uuid7(raw["packet_id"])
+    header = PacketHeader(
+        raw["v"], raw["packet_id"], raw["station_id"], raw["created_at"], raw["suite"], raw["ct_len"]
+    )
+    if header.to_cbor() != header_bytes:
+        raise PacketError("header: not in canonical form")
+    return header
+
+
+def parse(envelope: bytes, *, max_size: int = MAX_PACKET_BYTES) -> Envelope:
+    """Decode an envelope without any cryptography; strict and bounded."""
+    if not isinstance(envelope, bytes | bytearray | memoryview):
+        raise PacketError("an envelope must be bytes")
+    data = bytes(envelope)
+    if len(data) > max_size:
+        raise PacketError(f"the packet is {len(data)} bytes, over the {max_size}-byte limit")
+    if len(data) < 8:
+        raise PacketError("the packet is truncated")
+    # A 4-element array of definite length is the only accepted top level (no indefinite lengths).
+    if data[0] != 0x84:
+        raise PacketError("not an envelope (expected a 4-element CBOR array)")
+    item = _decode_exact(data, "envelope")
+    if not isinstance(item, list) or len(item) != 4:
+        raise PacketError("not an envelope (expected a 4-element CBOR array)")
+    version, header_bytes, ciphertext, signature = item
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise PacketError("unsupported envelope version")
+    for name, value in (("header", header_bytes), ("ciphertext", ciphertext), ("signature", signature)):
+        if not isinstance(value, bytes):
+            raise PacketError(f"{name} must be a byte string")
+    if len(header_bytes) > _MAX_HEADER:
+        raise PacketError("header too large")
+    if not (8 <= len(signature) <= _MAX_SIG):
+        raise PacketError("signature has an impossible length")
+    header = _parse_header(header_bytes)
+    if header.ct_len != len(ciphertext) or len(ciphertext) <= _kem(header.suite).enc_length() + 16:
+        raise PacketError("ciphertext length does not match the header")
+    if cbor2.dumps([version, header_bytes, ciphertext, signature], canonical=True) != data:
+        raise PacketError("envelope not in canonical form")
+    return Envelope(header=header, header_bytes=header_bytes, ciphertext=ciphertext, signature=signature)
+
+
+def verify(
+    envelope: bytes, station_public_key: ec.EllipticCurvePublicKey, *, max_size: int = MAX_PACKET_BYTES
+) -> Envelope:
+    """Parse and check the station's signature over header and ciphertext."""
+    env = parse(envelope, max_size=max_size)
+    if not isinstance(station_public_key.curve, ec.SECP256R1):
+        raise PacketError("the station key is not ECDSA P-256")
+    try:
+        decode_dss_signature(env.signature)
+        station_public_key.verify(env.signature, env.signed_bytes(), ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as exc:
+        raise PacketError("the signature does not verify with the station's key") from exc
+    return env
+
+
+def open_packet(
+    envelope: bytes,
+    recipient_private_key: bytes,
+    station_public_key: ec.EllipticCurvePublicKey,
+    *,
+    max_size: int = MAX_PACKET_BYTES,
+) -> dict[str, Any]:
+    """Central back office: verify, decrypt and decode the document (strictly)."""
+    env = verify(envelope, station_public_key, max_size=max_size)
+    private = _private_key(recipient_private_key, env.header.suite)
+    try:
+        plaintext = _suite(env.header.suite).decrypt(env.ciphertext, private, info=_info(env.header_bytes))
+    except Exception as exc:  # InvalidTag or a malformed encapsulated key
+        raise PacketError("the packet cannot be decrypted with this key (wrong key or damaged)") from exc
+    document = _decode_exact(plaintext, "document")
+    if not isinstance(document, dict):
+        raise PacketError("document: not a map")
+    if cbor2.dumps(document, canonical=True) != plaintext:
+        raise PacketError("document: not in canonical form")
+    return document
