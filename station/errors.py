@@ -48,3 +48,14 @@ class ValidationFailed(StationError):
     """An enrollment did not pass validation; ``problems`` lists each field's message."""
 
     code = "enrollment.invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        urdu: str | None = None,
+        code: str | None = None,
+        problems: list[object] | None = None,
+    ) -> None:
+        super().__init__(message, urdu=urdu, code=code)
+        self.problems: list[object] = list(problems or [])

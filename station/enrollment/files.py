@@ -1,0 +1,194 @@
+"""Enrollments as files: ``enrollment.json`` plus the image files it names.
+
+Used by ``station enroll --from-json`` and ``--example``. Layout of the JSON::
+
+    {
+      "operator_id": "op-demo",
+      "demographics": {"kind": "new", "name_ur": "...", "cnic": "35202-1234567-1", ...},
+      "face": "face.jpg",
+      "fingers": {
+        "1": {"image": "finger-01.png", "quality": 72, "attempts": 1},
+        "7": {"exception": "injured", "note": "bandaged"}
+      }
+    }
+
+Finger keys are positions 1-10 (right thumb 1 … left little 10) or their names
+(``right_thumb``). Finger images may be any grey image Pillow reads (converted to WSQ) or ``.wsq``;
+the face may be JPEG or PNG (converted to JPEG). Paths are relative to the JSON file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from drivers.formats import wsq
+from station.enrollment.model import (
+    ApplicationKind,
+    Demographics,
+    Enrollment,
+    FaceCapture,
+    FingerCapture,
+    FingerException,
+    FingerExceptionReason,
+    FingerPosition,
+    Gender,
+)
+from station.enrollment.validate import normalise_cnic, normalise_mobile, parse_date
+from station.errors import ValidationFailed
+
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+
+
+def _fail(message: str) -> ValidationFailed:
+    return ValidationFailed(message, urdu="اندراج کی فائل میں غلطی ہے: تکنیکی عملے سے رابطہ کریں۔")
+
+
+def _position(key: str) -> FingerPosition:
+    if key.isdigit() and 1 <= int(key) <= 10:
+        return FingerPosition(int(key))
+    try:
+        return FingerPosition[key.upper()]
+    except KeyError:
+        raise _fail(f"fingers: '{key}' is not a finger position (1-10 or e.g. right_thumb)") from None
+
+
+def _read(base: Path, name: Any, what: str) -> tuple[Path, bytes]:
+    if not isinstance(name, str) or not name:
+        raise _fail(f"{what}: give the image file name")
+    path = (base / name).resolve()
+    try:
+        size = path.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise _fail(f"{what}: {path} is {size} bytes, over the {MAX_IMAGE_BYTES}-byte limit")
+        return path, path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"{what}: cannot read {path} ({exc.strerror})") from exc
+
+
+def finger_wsq(path: Path, data: bytes, what: str) -> bytes:
+    """WSQ bytes for a finger image file (WSQ kept as is, other grey images encoded at 500 ppi)."""
+    if path.suffix.lower() == ".wsq":
+        try:
+            wsq.decode(data)
+        except wsq.WSQError as exc:
+            raise _fail(f"{what}: {path} is not a valid WSQ image ({exc})") from exc
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            pixels = np.asarray(img.convert("L"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
+    return wsq.encode(pixels)
+
+
+def face_jpeg(path: Path, data: bytes) -> bytes:
+    if data.startswith(b"\xff\xd8"):
+        return data
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            out = io.BytesIO()
+            img.convert("RGB").save(out, "JPEG", quality=90)
+            return out.getvalue()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise _fail(f"face: {path} is not an image Pillow can read") from exc
+
+
+def demographics_from_dict(raw: Any) -> Demographics:
+    if not isinstance(raw, dict):
+        raise _fail("demographics: expected an object with the citizen's details")
+    try:
+        kind = ApplicationKind(raw.get("kind", "new"))
+        gender = Gender(raw["gender"])
+    except (KeyError, ValueError) as exc:
+        raise _fail(f"demographics: kind or gender missing or unknown ({exc})") from exc
+    born = parse_date(raw.get("date_of_birth"))
+    text_fields = [
+        "name_ur",
+        "name_en",
+        "father_or_husband_name_ur",
+        "father_or_husband_name_en",
+        "present_address_ur",
+        "present_address_en",
+        "permanent_address_ur",
+        "permanent_address_en",
+        "district",
+        "tehsil",
+        "union_council",
+        "purpose",
+    ]
+    values: dict[str, str] = {}
+    for name in text_fields:
+        value = raw.get(name, "")
+        if not isinstance(value, str):
+            raise _fail(f"demographics.{name}: expected text")
+        values[name] = value.strip()
+    mobile = str(raw.get("mobile", ""))
+    if born is None:
+        raise _fail("demographics.date_of_birth: expected a date written YYYY-MM-DD")
+    return Demographics(
+        kind=kind,
+        gender=gender,
+        date_of_birth=born,
+        cnic=normalise_cnic(str(raw.get("cnic", ""))),
+        parent_cnic=normalise_cnic(str(raw.get("parent_cnic", ""))),
+        mobile=normalise_mobile(mobile) or mobile,
+        consent=raw.get("consent") is True,
+        **values,
+    )
+
+
+def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> Enrollment:
+    """Build an :class:`Enrollment` from parsed JSON and the image files it names."""
+    if not isinstance(data, dict):
+        raise _fail("enrollment.json must hold one JSON object")
+    demographics = demographics_from_dict(data.get("demographics"))
+    face = None
+    if data.get("face") is not None:
+        path, raw = _read(base_dir, data["face"], "face")
+        face = FaceCapture(jpeg=face_jpeg(path, raw), checks=dict(data.get("face_checks", {})))
+    fingers: dict[FingerPosition, FingerCapture | FingerException] = {}
+    raw_fingers = data.get("fingers", {})
+    if not isinstance(raw_fingers, dict):
+        raise _fail("fingers: expected an object keyed by finger position")
+    for key, item in raw_fingers.items():
+        position = _position(str(key))
+        what = f"fingers.{key}"
+        if not isinstance(item, dict):
+            raise _fail(f"{what}: expected an object with 'image' or 'exception'")
+        if "exception" in item:
+            try:
+                reason = FingerExceptionReason(item["exception"])
+            except ValueError:
+                reasons = ", ".join(r.value for r in FingerExceptionReason)
+                raise _fail(f"{what}: exception must be one of {reasons}") from None
+            fingers[position] = FingerException(position, reason, str(item.get("note", "")))
+            continue
+        path, raw = _read(base_dir, item.get("image"), what)
+        quality = item.get("quality", 0)
+        attempts = item.get("attempts", 1)
+        if not isinstance(quality, int) or not isinstance(attempts, int) or attempts < 1:
+            raise _fail(f"{what}: quality (0-100) and attempts (1 or more) must be whole numbers")
+        fingers[position] = FingerCapture(position, finger_wsq(path, raw, what), quality, attempts)
+    return Enrollment(
+        demographics=demographics,
+        face=face,
+        fingers=fingers,
+        operator_id=str(data.get("operator_id", "")),
+        station_id=str(data.get("station_id", "") or station_id),
+    )
+
+
+def load_enrollment(path: Path, *, station_id: str = "") -> Enrollment:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {path} ({exc.strerror})") from exc
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    return enrollment_from_json(data, path.parent, station_id=station_id)

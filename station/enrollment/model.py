@@ -1,0 +1,230 @@
+"""The enrollment record: demographics, face, ten fingers (or their exceptions), who and where.
+
+Labels are bilingual (English, Urdu): the kiosk shows them, the receipt prints them. The record
+turns into the packet document with :meth:`Enrollment.to_document` — plain CBOR-ready types,
+each image with its SHA-256, deterministic for equal inputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any
+
+DOCUMENT_FORMAT = "enrollment/1"
+
+
+class ApplicationKind(Enum):
+    NEW = "new"
+    RENEWAL = "renewal"
+    MODIFICATION = "modification"
+    DUPLICATE = "duplicate"
+
+    @property
+    def en(self) -> str:
+        return _KIND_LABELS[self][0]
+
+    @property
+    def ur(self) -> str:
+        return _KIND_LABELS[self][1]
+
+
+_KIND_LABELS = {
+    ApplicationKind.NEW: ("New identity card", "نیا شناختی کارڈ"),
+    ApplicationKind.RENEWAL: ("Renewal", "تجدید"),
+    ApplicationKind.MODIFICATION: ("Modification", "ترمیم"),
+    ApplicationKind.DUPLICATE: ("Duplicate (lost card)", "گمشدہ کارڈ کی نقل"),
+}
+
+
+class Gender(Enum):
+    MALE = "male"
+    FEMALE = "female"
+    TRANSGENDER = "x"
+
+    @property
+    def en(self) -> str:
+        return {"male": "Male", "female": "Female", "x": "Transgender"}[self.value]
+
+    @property
+    def ur(self) -> str:
+        return {"male": "مرد", "female": "عورت", "x": "خواجہ سرا"}[self.value]
+
+
+class FingerPosition(IntEnum):
+    """ISO/IEC 19794-2 and ANSI/NIST finger positions: right thumb 1 … left little 10."""
+
+    RIGHT_THUMB = 1
+    RIGHT_INDEX = 2
+    RIGHT_MIDDLE = 3
+    RIGHT_RING = 4
+    RIGHT_LITTLE = 5
+    LEFT_THUMB = 6
+    LEFT_INDEX = 7
+    LEFT_MIDDLE = 8
+    LEFT_RING = 9
+    LEFT_LITTLE = 10
+
+    @property
+    def en(self) -> str:
+        return self.name.replace("_", " ").capitalize()
+
+    @property
+    def ur(self) -> str:
+        hand = "دایاں" if self.value <= 5 else "بایاں"
+        finger = ["انگوٹھا", "شہادت کی انگلی", "درمیانی انگلی", "انگوٹھی والی انگلی", "چھوٹی انگلی"]
+        return f"{hand} {finger[(self.value - 1) % 5]}"
+
+
+class FingerExceptionReason(Enum):
+    AMPUTATED = "amputated"
+    INJURED = "injured"
+    UNUSABLE = "unusable"
+    CONGENITAL = "congenital"
+    OTHER = "other"
+
+    @property
+    def en(self) -> str:
+        return _REASON_LABELS[self][0]
+
+    @property
+    def ur(self) -> str:
+        return _REASON_LABELS[self][1]
+
+
+_REASON_LABELS = {
+    FingerExceptionReason.AMPUTATED: ("Amputated", "کٹی ہوئی"),
+    FingerExceptionReason.INJURED: ("Injured or bandaged", "زخمی یا پٹی بندھی"),
+    FingerExceptionReason.UNUSABLE: ("Prints worn or unusable", "نشانات مٹے ہوئے یا ناقابل استعمال"),
+    FingerExceptionReason.CONGENITAL: ("Missing from birth", "پیدائشی طور پر موجود نہیں"),
+    FingerExceptionReason.OTHER: ("Other", "دیگر"),
+}
+
+
+@dataclass(frozen=True)
+class Demographics:
+    kind: ApplicationKind
+    name_ur: str
+    name_en: str
+    father_or_husband_name_ur: str
+    father_or_husband_name_en: str
+    cnic: str
+    parent_cnic: str
+    date_of_birth: dt.date
+    gender: Gender
+    present_address_ur: str
+    present_address_en: str
+    permanent_address_ur: str
+    permanent_address_en: str
+    district: str
+    tehsil: str
+    union_council: str
+    mobile: str
+    purpose: str
+    consent: bool
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "name_ur": self.name_ur,
+            "name_en": self.name_en,
+            "father_or_husband_name_ur": self.father_or_husband_name_ur,
+            "father_or_husband_name_en": self.father_or_husband_name_en,
+            "cnic": self.cnic,
+            "parent_cnic": self.parent_cnic,
+            "date_of_birth": self.date_of_birth.isoformat(),
+            "gender": self.gender.value,
+            "present_address_ur": self.present_address_ur,
+            "present_address_en": self.present_address_en,
+            "permanent_address_ur": self.permanent_address_ur,
+            "permanent_address_en": self.permanent_address_en,
+            "district": self.district,
+            "tehsil": self.tehsil,
+            "union_council": self.union_council,
+            "mobile": self.mobile,
+            "purpose": self.purpose,
+            "consent": self.consent,
+        }
+
+
+@dataclass(frozen=True)
+class FaceCapture:
+    jpeg: bytes
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FingerCapture:
+    position: FingerPosition
+    wsq: bytes
+    quality: int
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class FingerException:
+    position: FingerPosition
+    reason: FingerExceptionReason
+    note: str = ""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """Face check results as CBOR-ready values (floats kept, tuples to lists, enums to values)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, str | int | float | bool | bytes):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    demographics: Demographics
+    face: FaceCapture | None
+    fingers: dict[FingerPosition, FingerCapture | FingerException]
+    operator_id: str
+    station_id: str
+
+    def to_document(self) -> dict[str, Any]:
+        fingers: list[dict[str, Any]] = []
+        for position in sorted(self.fingers):
+            item = self.fingers[position]
+            if isinstance(item, FingerCapture):
+                fingers.append(
+                    {
+                        "position": int(position),
+                        "format": "wsq",
+                        "image": item.wsq,
+                        "sha256": _sha256(item.wsq),
+                        "quality": item.quality,
+                        "attempts": item.attempts,
+                    }
+                )
+            else:
+                fingers.append({"position": int(position), "exception": item.reason.value, "note": item.note})
+        face = None
+        if self.face is not None:
+            face = {
+                "format": "jpeg",
+                "image": self.face.jpeg,
+                "sha256": _sha256(self.face.jpeg),
+                "checks": _plain(self.face.checks),
+            }
+        return {
+            "format": DOCUMENT_FORMAT,
+            "demographics": self.demographics.to_document(),
+            "face": face,
+            "fingers": fingers,
+            "operator_id": self.operator_id,
+            "station_id": self.station_id,
+        }

@@ -1,0 +1,457 @@
+"""Validation of enrollments: the single source of truth for every form.
+
+The kiosk calls :func:`validate_field` as the operator types; the commit path calls
+:func:`ensure_valid` on the whole record. Every :class:`Problem` names the field and says what is
+wrong and what to do, in English and in Urdu. Numbers inside Urdu text are wrapped in a
+left-to-right isolate (see :func:`ltr_isolate`) so a CNIC keeps its digit groups in order.
+
+Rules worth knowing:
+
+* CNIC ``NNNNN-NNNNNNN-N``; the first digit is the province code (1–7). The last digit is odd for
+  men and even for women. NADRA issues transgender ("X") cards with either parity, so for them the
+  parity is not checked.
+* Date of birth: a real date, not in the future, at most 130 years ago, and at least
+  :data:`MIN_AGE` years ago for identity cards (children are registered on a B-form, not here).
+* Mobile: Pakistani mobile numbers in any usual writing (``0300-1234567``, ``+92 300 1234567``,
+  ``923001234567``), normalised to ``+923001234567``.
+* Urdu fields: Arabic-script letters, spaces and Urdu punctuation only (addresses may hold digits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, fields
+from typing import Any
+
+from station.enrollment.model import (
+    ApplicationKind,
+    Demographics,
+    Enrollment,
+    FingerCapture,
+    FingerException,
+    FingerPosition,
+    Gender,
+)
+from station.errors import ValidationFailed
+
+MIN_AGE = 18
+MAX_AGE = 130
+MAX_NAME = 60
+MAX_ADDRESS = 200
+MAX_PLACE = 80
+
+LRI, PDI = "\u2066", "\u2069"
+_CNIC_RE = re.compile(r"^[1-7]\d{4}-\d{7}-\d$")
+_LATIN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*[A-Za-z.]$")
+_URDU_PUNCT = set(" ،۔.-/(),:'\"")
+_DIGITS = set("0123456789۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩#")
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    code: str
+    en: str
+    ur: str
+
+
+def ltr_isolate(text: str) -> str:
+    """Wrap numbers, CNICs and phone numbers for display inside right-to-left Urdu text."""
+    return f"{LRI}{text}{PDI}"
+
+
+def _is_arabic_letter(ch: str) -> bool:
+    cp = ord(ch)
+    in_block = (
+        0x0600 <= cp <= 0x06FF or 0x0750 <= cp <= 0x077F or 0xFB50 <= cp <= 0xFDFF or 0xFE70 <= cp <= 0xFEFF
+    )
+    return in_block and unicodedata.category(ch)[0] in ("L", "M")
+
+
+def normalise_cnic(text: str) -> str:
+    """``3520212345671`` or ``35202-1234567-1`` (spaces allowed) to ``35202-1234567-1``; else unchanged."""
+    digits = re.sub(r"[\s\-]", "", text or "")
+    if len(digits) == 13 and digits.isascii() and digits.isdigit():
+        return f"{digits[:5]}-{digits[5:12]}-{digits[12]}"
+    return text
+
+
+def normalise_mobile(text: str) -> str | None:
+    """A Pakistani mobile number as ``+923XXXXXXXXX``, or None when it is not one."""
+    raw = re.sub(r"[\s\-()]", "", text or "")
+    if raw.startswith("+92"):
+        rest = raw[3:]
+    elif raw.startswith("0092"):
+        rest = raw[4:]
+    elif raw.startswith("92") and len(raw) == 12:
+        rest = raw[2:]
+    elif raw.startswith("0"):
+        rest = raw[1:]
+    else:
+        return None
+    if len(rest) == 10 and rest.isascii() and rest.isdigit() and rest[0] == "3":
+        return "+92" + rest
+    return None
+
+
+def check_cnic(value: str, field: str = "cnic") -> Problem | None:
+    if not isinstance(value, str) or not _CNIC_RE.match(normalise_cnic(value)):
+        return Problem(
+            field,
+            "cnic.format",
+            "The CNIC must be 13 digits written as 12345-1234567-1"
+            " (first digit 1-7). Check the card and type it again.",
+            f"شناختی کارڈ نمبر {ltr_isolate('12345-1234567-1')} کی طرح"
+            " ۱۳ ہندسوں کا ہونا چاہیے۔ کارڈ دیکھ کر دوبارہ درج کریں۔",
+        )
+    return None
+
+
+def check_cnic_gender(cnic: str, gender: Gender) -> Problem | None:
+    if check_cnic(cnic) is not None or gender is Gender.TRANSGENDER:
+        return None
+    last = int(normalise_cnic(cnic)[-1])
+    if gender is Gender.MALE and last % 2 == 0:
+        return Problem(
+            "cnic",
+            "cnic.gender",
+            "A man's CNIC ends in an odd digit: check the CNIC and the gender.",
+            "مرد کے شناختی کارڈ کا آخری ہندسہ طاق ہوتا ہے: نمبر اور جنس دوبارہ دیکھیں۔",
+        )
+    if gender is Gender.FEMALE and last % 2 == 1:
+        return Problem(
+            "cnic",
+            "cnic.gender",
+            "A woman's CNIC ends in an even digit: check the CNIC and the gender.",
+            "عورت کے شناختی کارڈ کا آخری ہندسہ جفت ہوتا ہے: نمبر اور جنس دوبارہ دیکھیں۔",
+        )
+    return None
+
+
+def check_parent_cnic(value: str, own_cnic: str | None = None) -> Problem | None:
+    problem = check_cnic(value, "parent_cnic")
+    if problem is not None:
+        return Problem(
+            "parent_cnic",
+            "parent_cnic.format",
+            "The father's or husband's CNIC must be 13 digits written as 12345-1234567-1.",
+            f"والد یا شوہر کا شناختی کارڈ نمبر {ltr_isolate('12345-1234567-1')}"
+            " کی طرح ۱۳ ہندسوں کا ہونا چاہیے۔",
+        )
+    if own_cnic is not None and normalise_cnic(value) == normalise_cnic(own_cnic):
+        return Problem(
+            "parent_cnic",
+            "parent_cnic.same",
+            "The father's or husband's CNIC cannot be the applicant's own CNIC.",
+            "والد یا شوہر کا شناختی کارڈ نمبر درخواست گزار کے اپنے نمبر جیسا نہیں ہو سکتا۔",
+        )
+    return None
+
+
+def _age(born: dt.date, today: dt.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def parse_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def check_date_of_birth(
+    value: Any, today: dt.date | None = None, *, min_age: int = MIN_AGE
+) -> Problem | None:
+    today = today or dt.date.today()
+    born = parse_date(value)
+    if born is None:
+        return Problem(
+            "date_of_birth",
+            "dob.invalid",
+            "The date of birth is not a real date: enter it as YYYY-MM-DD.",
+            f"تاریخ پیدائش درست نہیں: {ltr_isolate('YYYY-MM-DD')} کی صورت میں درج کریں۔",
+        )
+    if born > today:
+        return Problem(
+            "date_of_birth",
+            "dob.future",
+            "The date of birth is in the future: check the year.",
+            "تاریخ پیدائش مستقبل کی ہے: سال دوبارہ دیکھیں۔",
+        )
+    age = _age(born, today)
+    if age > MAX_AGE:
+        return Problem(
+            "date_of_birth",
+            "dob.too_old",
+            f"The date of birth gives an age over {MAX_AGE}: check the year.",
+            f"تاریخ پیدائش کے مطابق عمر {ltr_isolate(str(MAX_AGE))} سال سے زیادہ ہے: سال دوبارہ دیکھیں۔",
+        )
+    if age < min_age:
+        return Problem(
+            "date_of_birth",
+            "dob.too_young",
+            f"The applicant is under {min_age}: an identity card needs age {min_age} or more"
+            " (children are registered on a B-form).",
+            f"درخواست گزار کی عمر {ltr_isolate(str(min_age))}"
+            " سال سے کم ہے: بچوں کا اندراج ب-فارم پر ہوتا ہے۔",
+        )
+    return None
+
+
+def check_mobile(value: Any) -> Problem | None:
+    if not isinstance(value, str) or normalise_mobile(value) is None:
+        return Problem(
+            "mobile",
+            "mobile.format",
+            "The mobile number must be a Pakistani mobile number such as 0300-1234567.",
+            f"موبائل نمبر پاکستانی ہونا چاہیے، جیسے {ltr_isolate('0300-1234567')}۔",
+        )
+    return None
+
+
+def check_urdu_text(
+    value: Any, field: str, *, allow_digits: bool = False, max_len: int = MAX_NAME
+) -> Problem | None:
+    label_en, label_ur = FIELD_LABELS.get(field, (field, field))
+    if not isinstance(value, str) or not value.strip():
+        return Problem(
+            field,
+            "urdu.empty",
+            f"{label_en} in Urdu is missing: type it with the Urdu keyboard.",
+            f"{label_ur} اردو میں درج نہیں: اردو کی بورڈ سے لکھیں۔",
+        )
+    text = value.strip()
+    if len(text) > max_len:
+        return Problem(
+            field,
+            "urdu.too_long",
+            f"{label_en} in Urdu is longer than {max_len} characters: shorten it.",
+            f"{label_ur} {ltr_isolate(str(max_len))} حروف سے لمبا ہے: مختصر کریں۔",
+        )
+    letters = 0
+    for ch in text:
+        if _is_arabic_letter(ch):
+            letters += 1
+        elif ch in _URDU_PUNCT or ch in "\u200c\u200d" or (allow_digits and ch in _DIGITS):
+            continue
+        else:
+            return Problem(
+                field,
+                "urdu.script",
+                f"{label_en} in Urdu must use Urdu letters only (no English letters or symbols).",
+                f"{label_ur} صرف اردو حروف میں لکھیں (انگریزی حروف یا علامات نہیں)۔",
+            )
+    if letters == 0:
+        return Problem(
+            field,
+            "urdu.empty",
+            f"{label_en} in Urdu has no Urdu letters: type it with the Urdu keyboard.",
+            f"{label_ur} میں اردو حروف نہیں: اردو کی بورڈ سے لکھیں۔",
+        )
+    return None
+
+
+def check_latin_name(value: Any, field: str) -> Problem | None:
+    label_en, label_ur = FIELD_LABELS.get(field, (field, field))
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > MAX_NAME or len(text) < 2 or not _LATIN_NAME_RE.match(text):
+        return Problem(
+            field,
+            "latin.name",
+            f"{label_en} in English must be 2-{MAX_NAME} English letters (spaces, dots, apostrophes and"
+            " hyphens allowed), as on the documents.",
+            f"{label_ur} انگریزی میں ۲ سے {ltr_isolate(str(MAX_NAME))}"
+            " انگریزی حروف میں لکھیں، جیسے دستاویزات پر ہے۔",
+        )
+    return None
+
+
+def check_latin_address(value: Any, field: str) -> Problem | None:
+    label_en, label_ur = FIELD_LABELS.get(field, (field, field))
+    text = value.strip() if isinstance(value, str) else ""
+    bad = not text or len(text) > MAX_ADDRESS or not text.isascii() or not text.isprintable()
+    if bad or not any(ch.isalpha() for ch in text):
+        return Problem(
+            field,
+            "latin.address",
+            f"{label_en} in English must be 1-{MAX_ADDRESS} English letters, digits and punctuation.",
+            f"{label_ur} انگریزی میں انگریزی حروف اور ہندسوں سے لکھیں۔",
+        )
+    return None
+
+
+def check_required_text(value: Any, field: str, max_len: int = MAX_PLACE) -> Problem | None:
+    label_en, label_ur = FIELD_LABELS.get(field, (field, field))
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > max_len or not text.isprintable():
+        return Problem(
+            field,
+            "required",
+            f"{label_en} is required (at most {max_len} characters): choose or type it.",
+            f"{label_ur} ضروری ہے: منتخب کریں یا درج کریں۔",
+        )
+    return None
+
+
+def check_consent(value: Any) -> Problem | None:
+    if value is not True:
+        return Problem(
+            "consent",
+            "consent.missing",
+            "The citizen has not given consent: read out the purpose and ask for consent before continuing.",
+            "شہری نے رضامندی نہیں دی: مقصد پڑھ کر سنائیں اور آگے بڑھنے سے پہلے رضامندی لیں۔",
+        )
+    return None
+
+
+def check_choice(value: Any, field: str, enum: type[ApplicationKind] | type[Gender]) -> Problem | None:
+    label_en, label_ur = FIELD_LABELS.get(field, (field, field))
+    try:
+        enum(value.value if isinstance(value, enum) else value)
+    except ValueError:
+        return Problem(field, "choice", f"Choose the {label_en.lower()}.", f"{label_ur} منتخب کریں۔")
+    return None
+
+
+FIELD_LABELS: dict[str, tuple[str, str]] = {
+    "kind": ("Application type", "درخواست کی قسم"),
+    "name_ur": ("Name", "نام"),
+    "name_en": ("Name", "نام"),
+    "father_or_husband_name_ur": ("Father's or husband's name", "والد یا شوہر کا نام"),
+    "father_or_husband_name_en": ("Father's or husband's name", "والد یا شوہر کا نام"),
+    "cnic": ("CNIC", "شناختی کارڈ نمبر"),
+    "parent_cnic": ("Father's or husband's CNIC", "والد یا شوہر کا شناختی کارڈ نمبر"),
+    "date_of_birth": ("Date of birth", "تاریخ پیدائش"),
+    "gender": ("Gender", "جنس"),
+    "present_address_ur": ("Present address", "موجودہ پتہ"),
+    "present_address_en": ("Present address", "موجودہ پتہ"),
+    "permanent_address_ur": ("Permanent address", "مستقل پتہ"),
+    "permanent_address_en": ("Permanent address", "مستقل پتہ"),
+    "district": ("District", "ضلع"),
+    "tehsil": ("Tehsil", "تحصیل"),
+    "union_council": ("Union council", "یونین کونسل"),
+    "mobile": ("Mobile number", "موبائل نمبر"),
+    "purpose": ("Purpose", "مقصد"),
+    "consent": ("Consent", "رضامندی"),
+}
+
+
+def validate_field(
+    field: str, value: Any, *, record: Demographics | None = None, today: dt.date | None = None
+) -> Problem | None:
+    """Check one demographic field as typed; ``record`` gives the other fields cross-checks need."""
+    if field == "kind":
+        return check_choice(value, field, ApplicationKind)
+    if field == "gender":
+        return check_choice(value, field, Gender)
+    if field in ("name_ur", "father_or_husband_name_ur"):
+        return check_urdu_text(value, field)
+    if field in ("present_address_ur", "permanent_address_ur"):
+        return check_urdu_text(value, field, allow_digits=True, max_len=MAX_ADDRESS)
+    if field in ("name_en", "father_or_husband_name_en"):
+        return check_latin_name(value, field)
+    if field in ("present_address_en", "permanent_address_en"):
+        return check_latin_address(value, field)
+    if field == "cnic":
+        problem = check_cnic(value)
+        if problem is None and record is not None:
+            problem = check_cnic_gender(value, record.gender)
+        return problem
+    if field == "parent_cnic":
+        return check_parent_cnic(value, record.cnic if record is not None else None)
+    if field == "date_of_birth":
+        return check_date_of_birth(value, today)
+    if field == "mobile":
+        return check_mobile(value)
+    if field in ("district", "tehsil", "union_council"):
+        return check_required_text(value, field)
+    if field == "purpose":
+        return check_required_text(value, field, max_len=300)
+    if field == "consent":
+        return check_consent(value)
+    raise KeyError(f"unknown enrollment field {field!r}")
+
+
+def validate_demographics(d: Demographics, today: dt.date | None = None) -> list[Problem]:
+    problems: list[Problem] = []
+    for f in fields(Demographics):
+        problem = validate_field(f.name, getattr(d, f.name), record=d, today=today)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Problem]:
+    """Every problem with a whole enrollment (demographics, face, ten fingers, ids)."""
+    problems = validate_demographics(enrollment.demographics, today)
+    if enrollment.face is None or not enrollment.face.jpeg.startswith(b"\xff\xd8"):
+        problems.append(
+            Problem(
+                "face",
+                "face.missing",
+                "The photograph is missing: take the citizen's photograph.",
+                "تصویر موجود نہیں: شہری کی تصویر لیں۔",
+            )
+        )
+    for position in FingerPosition:
+        item = enrollment.fingers.get(position)
+        if item is None:
+            problems.append(
+                Problem(
+                    f"finger.{int(position)}",
+                    "finger.missing",
+                    f"{position.en}: capture it, or record why it cannot be captured.",
+                    f"{position.ur}: نشان لیں، یا وجہ درج کریں کہ کیوں نہیں لیا جا سکتا۔",
+                )
+            )
+        elif isinstance(item, FingerCapture) and (not item.wsq or not 0 <= item.quality <= 100):
+            problems.append(
+                Problem(
+                    f"finger.{int(position)}",
+                    "finger.invalid",
+                    f"{position.en}: the capture is damaged; capture it again.",
+                    f"{position.ur}: نشان خراب ہے؛ دوبارہ لیں۔",
+                )
+            )
+        elif isinstance(item, FingerException) and item.position != position:
+            problems.append(
+                Problem(
+                    f"finger.{int(position)}",
+                    "finger.position",
+                    f"{position.en}: the exception is recorded for another finger.",
+                    f"{position.ur}: وجہ کسی اور انگلی کے لیے درج ہے۔",
+                )
+            )
+    captured = sum(1 for v in enrollment.fingers.values() if isinstance(v, FingerCapture))
+    if captured == 0:
+        problems.append(
+            Problem(
+                "fingers",
+                "fingers.none",
+                "No finger was captured: at least one fingerprint is needed; call a supervisor.",
+                "کوئی نشان نہیں لیا گیا: کم از کم ایک انگلی کا نشان ضروری ہے؛ نگران کو بلائیں۔",
+            )
+        )
+    for name in ("operator_id", "station_id"):
+        if not getattr(enrollment, name):
+            problems.append(Problem(name, "required", f"{name} is missing.", f"{name} موجود نہیں۔"))
+    return problems
+
+
+def ensure_valid(enrollment: Enrollment, today: dt.date | None = None) -> None:
+    problems = validate(enrollment, today)
+    if problems:
+        fields_list = ", ".join(p.field for p in problems)
+        raise ValidationFailed(
+            f"The enrollment has {len(problems)} problem(s) in: {fields_list}. Correct them and try again.",
+            urdu="اندراج میں غلطیاں ہیں: درست کر کے دوبارہ کوشش کریں۔",
+            problems=list(problems),
+        )
