@@ -1,5 +1,6 @@
 """The enrollment record, its validation, and enrollments as files (JSON plus images)."""
 
+from station.enrollment.example import write_example
 from station.enrollment.files import enrollment_from_json, load_enrollment
 from station.enrollment.model import (
     ApplicationKind,
@@ -41,4 +42,5 @@ __all__ = [
     "normalise_mobile",
     "validate",
     "validate_field",
+    "write_example",
 ]
