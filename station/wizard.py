@@ -1,0 +1,472 @@
+"""The enrollment wizard as a plain state machine: the kiosk's pages only render it (Electrum style).
+
+Steps, in order::
+
+    KIND_CONSENT -> DEMOGRAPHICS -> FACE -> FINGERS -> REVIEW -> COMMIT -> RECEIPT
+
+* Each step may be left forward only when its checks pass (:meth:`Wizard.advance` raises
+  :class:`StepBlocked` with the :class:`~station.enrollment.validate.Problem` list otherwise). Every
+  field check is ``station.enrollment.validate.validate_field``: the wizard adds no rule of its own.
+* From REVIEW any earlier step may be edited (:meth:`Wizard.edit`); advancing from an edited step goes
+  straight back to REVIEW once everything in between is still complete.
+* Fingers: each position gets up to :attr:`Wizard.max_attempts` captures; a capture at or above
+  ``min_quality`` is kept, the best attempt is kept too; after the last failed attempt the operator
+  records an exception with its reason (or keeps the best attempt).
+* :meth:`Wizard.clear` forgets every value, image and capture (idle lock, cancel, after the receipt).
+
+Qt-free and I/O-free: the commit itself (store, seal) is done by the caller, off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import enum
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from station.enrollment.model import (
+    ApplicationKind,
+    Demographics,
+    Enrollment,
+    FaceCapture,
+    FingerCapture,
+    FingerException,
+    FingerExceptionReason,
+    FingerPosition,
+    Gender,
+)
+from station.enrollment.validate import (
+    Problem,
+    normalise_cnic,
+    normalise_mobile,
+    parse_date,
+    validate,
+    validate_field,
+)
+from station.errors import StationError
+
+
+class Step(enum.IntEnum):
+    KIND_CONSENT = 0
+    DEMOGRAPHICS = 1
+    FACE = 2
+    FINGERS = 3
+    REVIEW = 4
+    COMMIT = 5
+    RECEIPT = 6
+
+
+CONSENT_FIELDS = ("kind", "purpose", "consent")
+DEMOGRAPHIC_FIELDS = tuple(f.name for f in fields(Demographics) if f.name not in CONSENT_FIELDS)
+ALL_FIELDS = CONSENT_FIELDS + DEMOGRAPHIC_FIELDS
+# Fields whose check depends on another field: re-check them when that one changes.
+_DEPENDENTS: dict[str, tuple[str, ...]] = {"gender": ("cnic",), "cnic": ("parent_cnic",)}
+
+DEFAULT_MIN_QUALITY = 40
+DEFAULT_MAX_ATTEMPTS = 3
+
+
+class StepBlocked(StationError):
+    """The current step cannot be left: ``problems`` says what to fix, field by field."""
+
+    code = "wizard.blocked"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        super().__init__(first.en, urdu=first.ur, code=f"wizard.{first.code}")
+        self.problems = problems
+
+
+class WizardError(StationError):
+    code = "wizard.invalid"
+
+
+@dataclass(frozen=True)
+class FingerOutcome:
+    """What one capture attempt means for its finger."""
+
+    position: FingerPosition
+    accepted: bool
+    quality: int
+    attempts: int
+    attempts_left: int
+
+    @property
+    def needs_exception(self) -> bool:
+        return not self.accepted and self.attempts_left == 0
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the citizen takes home: tracking number, QR payload and the purpose label. No PII."""
+
+    packet_id: str
+    tracking_number: str
+    station_id: str
+    created_at: int
+    purpose: str
+    signature: bytes  # station signature over :func:`receipt_statement`
+    qr_payload: str
+
+
+def tracking_number(packet_id: str) -> str:
+    """A short, typeable number for a packet: 12 base32 characters of SHA-256(packet id), in 3 groups."""
+    digest = base64.b32encode(hashlib.sha256(packet_id.encode("ascii")).digest()).decode("ascii")
+    code = digest[:12]
+    return f"{code[:4]}-{code[4:8]}-{code[8:12]}"
+
+
+def receipt_statement(packet_id: str, station_id: str, created_at: int) -> bytes:
+    """The bytes the station signs for a receipt (domain-separated; no PII)."""
+    return f"enrollment-station/receipt/1\n{packet_id}\n{station_id}\n{created_at}".encode("ascii")
+
+
+def make_receipt(
+    packet_id: str,
+    station_id: str,
+    created_at: int,
+    purpose: str,
+    sign: Callable[[bytes], bytes],
+) -> Receipt:
+    """Build the receipt; ``sign`` is the station's signature (ECDSA P-256 with its identity key)."""
+    signature = sign(receipt_statement(packet_id, station_id, created_at))
+    sig_b64 = base64.urlsafe_b64encode(signature).decode("ascii").rstrip("=")
+    payload = f"ES1|{packet_id}|{station_id}|{created_at}|{sig_b64}"
+    return Receipt(
+        packet_id=packet_id,
+        tracking_number=tracking_number(packet_id),
+        station_id=station_id,
+        created_at=created_at,
+        purpose=purpose,
+        signature=signature,
+        qr_payload=payload,
+    )
+
+
+def parse_qr_payload(payload: str) -> tuple[str, str, int, bytes]:
+    """(packet id, station id, created_at, signature) from a receipt's QR text."""
+    parts = payload.split("|")
+    if len(parts) != 5 or parts[0] != "ES1":
+        raise WizardError("This QR code is not an enrollment receipt.", code="receipt.bad_qr")
+    sig = base64.urlsafe_b64decode(parts[4] + "=" * (-len(parts[4]) % 4))
+    return parts[1], parts[2], int(parts[3]), sig
+
+
+@dataclass
+class _FingerState:
+    attempts: int = 0
+    best: FingerCapture | None = None
+
+
+@dataclass
+class Wizard:
+    """One citizen's enrollment in progress. Holds PII until :meth:`clear`."""
+
+    operator_id: str
+    station_id: str
+    purpose: str
+    today: dt.date | None = None
+    min_quality: int = DEFAULT_MIN_QUALITY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    step: Step = Step.KIND_CONSENT
+    values: dict[str, Any] = field(default_factory=dict)
+    face: FaceCapture | None = None
+    fingers: dict[FingerPosition, FingerCapture | FingerException] = field(default_factory=dict)
+    receipt: Receipt | None = None
+    commit_error: StationError | None = None
+    _finger_state: dict[FingerPosition, _FingerState] = field(default_factory=dict)
+    _editing: bool = False
+
+    def __post_init__(self) -> None:
+        self.values.setdefault("purpose", self.purpose)
+
+    # -- fields ------------------------------------------------------------------------------------
+    def set(self, name: str, value: Any) -> Problem | None:
+        """Set one field as typed and check it (inline validation). Returns its problem or None."""
+        if name not in ALL_FIELDS:
+            raise WizardError(f"unknown field {name!r}")
+        self._require_editable()
+        self.values[name] = value
+        return self.check(name)
+
+    def get(self, name: str, default: Any = "") -> Any:
+        return self.values.get(name, default)
+
+    def dependents(self, name: str) -> tuple[str, ...]:
+        """Fields to re-check when ``name`` changes (e.g. the CNIC's parity when the gender changes)."""
+        return _DEPENDENTS.get(name, ())
+
+    def check(self, name: str) -> Problem | None:
+        value = self._typed(name, self.values.get(name))
+        return validate_field(name, value, record=self._partial_record(name), today=self.today)
+
+    def problems(self, step: Step | None = None) -> list[Problem]:
+        """What blocks leaving ``step`` (default: the current one)."""
+        step = self.step if step is None else step
+        if step is Step.KIND_CONSENT:
+            return [p for n in CONSENT_FIELDS if (p := self.check(n)) is not None]
+        if step is Step.DEMOGRAPHICS:
+            return [p for n in DEMOGRAPHIC_FIELDS if (p := self.check(n)) is not None]
+        if step is Step.FACE:
+            if self.face is None:
+                return [
+                    Problem(
+                        "face",
+                        "face.missing",
+                        "The photograph is missing: take the citizen's photograph.",
+                        "تصویر موجود نہیں: شہری کی تصویر لیں۔",
+                    )
+                ]
+            return []
+        if step is Step.FINGERS:
+            return [
+                Problem(
+                    f"finger.{int(pos)}",
+                    "finger.missing",
+                    f"{pos.en}: capture it, or record why it cannot be captured.",
+                    f"{pos.ur}: نشان لیں، یا وجہ درج کریں کہ کیوں نہیں لیا جا سکتا۔",
+                )
+                for pos in FingerPosition
+                if pos not in self.fingers
+            ]
+        if step is Step.REVIEW:
+            return validate(self.build(), self.today)
+        return []
+
+    def _typed(self, name: str, value: Any) -> Any:
+        if name == "cnic" or name == "parent_cnic":
+            return normalise_cnic(value) if isinstance(value, str) else value
+        if name in ("kind", "gender"):
+            enum_type: type[ApplicationKind] | type[Gender] = ApplicationKind if name == "kind" else Gender
+            if isinstance(value, str):
+                try:
+                    return enum_type(value)
+                except ValueError:
+                    return value
+        if name in ("name_en", "father_or_husband_name_en") and isinstance(value, str):
+            return " ".join(value.split())
+        return value
+
+    def _partial_record(self, name: str) -> Demographics | None:
+        """A record for the cross-field checks, when the other field it needs is known and valid."""
+        if name == "cnic":
+            gender = self._typed("gender", self.values.get("gender"))
+            if not isinstance(gender, Gender):
+                return None
+            return self._stand_in(gender=gender)
+        if name == "parent_cnic":
+            cnic = self._typed("cnic", self.values.get("cnic"))
+            return self._stand_in(cnic=cnic) if isinstance(cnic, str) and cnic else None
+        return None
+
+    @staticmethod
+    def _stand_in(*, gender: Gender = Gender.TRANSGENDER, cnic: str = "") -> Demographics:
+        return Demographics(
+            kind=ApplicationKind.NEW,
+            name_ur="",
+            name_en="",
+            father_or_husband_name_ur="",
+            father_or_husband_name_en="",
+            cnic=cnic,
+            parent_cnic="",
+            date_of_birth=dt.date(2000, 1, 1),
+            gender=gender,
+            present_address_ur="",
+            present_address_en="",
+            permanent_address_ur="",
+            permanent_address_en="",
+            district="",
+            tehsil="",
+            union_council="",
+            mobile="",
+            purpose="",
+            consent=False,
+        )
+
+    # -- navigation --------------------------------------------------------------------------------
+    def advance(self) -> Step:
+        """Go to the next step, or raise :class:`StepBlocked` naming what to fix."""
+        if self.step >= Step.REVIEW:
+            raise WizardError("Use commit from the review step.", code="wizard.order")
+        problems = self.problems()
+        if problems:
+            raise StepBlocked(problems)
+        if self._editing and not any(self.problems(Step(s)) for s in range(self.step + 1, Step.REVIEW)):
+            self._editing = False
+            self.step = Step.REVIEW
+        else:
+            self.step = Step(self.step + 1)
+        return self.step
+
+    def back(self) -> Step:
+        if self.step in (Step.COMMIT, Step.RECEIPT):
+            raise WizardError("The enrollment is committed: it cannot be changed.", code="wizard.order")
+        if self.step > Step.KIND_CONSENT:
+            self.step = Step(self.step - 1)
+        return self.step
+
+    def edit(self, step: Step) -> Step:
+        """From REVIEW, go back to an earlier step to change it."""
+        if self.step is not Step.REVIEW or step >= Step.REVIEW:
+            raise WizardError("Only the review step can jump back to edit.", code="wizard.order")
+        self._editing = True
+        self.step = step
+        return self.step
+
+    def _require_editable(self) -> None:
+        if self.step in (Step.COMMIT, Step.RECEIPT):
+            raise WizardError("The enrollment is committed: it cannot be changed.", code="wizard.order")
+
+    # -- face --------------------------------------------------------------------------------------
+    def set_face(self, jpeg: bytes, checks: dict[str, Any]) -> None:
+        self._require_editable()
+        if not jpeg.startswith(b"\xff\xd8"):
+            raise WizardError("The photograph is not a JPEG image: take it again.", code="face.format")
+        self.face = FaceCapture(jpeg=jpeg, checks=dict(checks))
+
+    def clear_face(self) -> None:
+        self._require_editable()
+        self.face = None
+
+    # -- fingers -----------------------------------------------------------------------------------
+    def current_finger(self) -> FingerPosition | None:
+        """The first position with neither a capture nor an exception."""
+        return next((p for p in FingerPosition if p not in self.fingers), None)
+
+    def attempts(self, position: FingerPosition) -> int:
+        return self._finger_state.get(position, _FingerState()).attempts
+
+    def best_attempt(self, position: FingerPosition) -> FingerCapture | None:
+        return self._finger_state.get(position, _FingerState()).best
+
+    def finger_attempt(self, position: FingerPosition, wsq: bytes, quality: int) -> FingerOutcome:
+        """Record one capture of ``position``; it is kept when its quality reaches ``min_quality``."""
+        self._require_editable()
+        if position in self.fingers:
+            raise WizardError(f"{position.en} is already done: retake it first.", code="finger.done")
+        if not 0 <= quality <= 100 or not wsq:
+            raise WizardError("The capture is damaged: capture the finger again.", code="finger.invalid")
+        state = self._finger_state.setdefault(position, _FingerState())
+        if state.attempts >= self.max_attempts:
+            raise WizardError(
+                f"{position.en}: no attempts left; record an exception.", code="finger.no_attempts"
+            )
+        state.attempts += 1
+        capture = FingerCapture(position=position, wsq=wsq, quality=quality, attempts=state.attempts)
+        if state.best is None or quality > state.best.quality:
+            state.best = capture
+        accepted = quality >= self.min_quality
+        if accepted:
+            self.fingers[position] = FingerCapture(
+                position, state.best.wsq, state.best.quality, state.attempts
+            )
+        return FingerOutcome(
+            position=position,
+            accepted=accepted,
+            quality=quality,
+            attempts=state.attempts,
+            attempts_left=self.max_attempts - state.attempts,
+        )
+
+    def keep_best(self, position: FingerPosition) -> FingerCapture:
+        """After the last attempt, keep the best (low-quality) capture instead of an exception."""
+        self._require_editable()
+        state = self._finger_state.get(position)
+        if state is None or state.best is None or state.attempts < self.max_attempts:
+            raise WizardError(f"{position.en}: capture it first.", code="finger.no_capture")
+        self.fingers[position] = FingerCapture(position, state.best.wsq, state.best.quality, state.attempts)
+        return self.fingers[position]  # type: ignore[return-value]
+
+    def set_exception(
+        self, position: FingerPosition, reason: FingerExceptionReason, note: str = ""
+    ) -> FingerException:
+        """Record why ``position`` cannot be captured (amputated, injured, ...)."""
+        self._require_editable()
+        if reason is FingerExceptionReason.OTHER and not note.strip():
+            raise WizardError(
+                "Write a short note for 'Other'.", urdu="'دیگر' کے لیے مختصر وضاحت لکھیں۔", code="finger.note"
+            )
+        exc = FingerException(position=position, reason=reason, note=note.strip())
+        self.fingers[position] = exc
+        return exc
+
+    def retake(self, position: FingerPosition) -> None:
+        """Forget a finger's captures and exception, and give it its attempts back."""
+        self._require_editable()
+        self.fingers.pop(position, None)
+        self._finger_state.pop(position, None)
+
+    # -- review and commit -------------------------------------------------------------------------
+    def demographics(self) -> Demographics:
+        """The typed record; raises :class:`StepBlocked` when a field does not pass."""
+        problems = self.problems(Step.KIND_CONSENT) + self.problems(Step.DEMOGRAPHICS)
+        if problems:
+            raise StepBlocked(problems)
+        v = {n: self._typed(n, self.values.get(n)) for n in ALL_FIELDS}
+        dob = parse_date(v["date_of_birth"])
+        assert dob is not None  # checked above
+        v["date_of_birth"] = dob
+        v["mobile"] = normalise_mobile(v["mobile"]) or v["mobile"]
+        for name in ALL_FIELDS:
+            if isinstance(v[name], str):
+                v[name] = v[name].strip()
+        return Demographics(**v)
+
+    def build(self) -> Enrollment:
+        return Enrollment(
+            demographics=self.demographics(),
+            face=self.face,
+            fingers=dict(self.fingers),
+            operator_id=self.operator_id,
+            station_id=self.station_id,
+        )
+
+    def begin_commit(self) -> Enrollment:
+        """REVIEW -> COMMIT: the complete, valid record the caller seals off the GUI thread."""
+        if self.step is not Step.REVIEW:
+            raise WizardError("Commit only from the review step.", code="wizard.order")
+        enrollment = self.build()
+        problems = validate(enrollment, self.today)
+        if problems:
+            raise StepBlocked(problems)
+        self.commit_error = None
+        self.step = Step.COMMIT
+        return enrollment
+
+    def committed(self, receipt: Receipt) -> None:
+        """COMMIT -> RECEIPT. The sealed packet holds the data now: forget the plaintext."""
+        if self.step is not Step.COMMIT:
+            raise WizardError("Nothing is being committed.", code="wizard.order")
+        self._forget()
+        self.receipt = receipt
+        self.step = Step.RECEIPT
+
+    def commit_failed(self, error: StationError) -> None:
+        """COMMIT -> REVIEW with the reason, so the operator can fix it or call a technician."""
+        if self.step is not Step.COMMIT:
+            raise WizardError("Nothing is being committed.", code="wizard.order")
+        self.commit_error = error
+        self.step = Step.REVIEW
+
+    # -- PII ---------------------------------------------------------------------------------------
+    @property
+    def holds_pii(self) -> bool:
+        named = {k: v for k, v in self.values.items() if k != "purpose" and v not in ("", None, False)}
+        return bool(named or self.face or self.fingers or self._finger_state)
+
+    def _forget(self) -> None:
+        self.values = {"purpose": self.purpose}
+        self.face = None
+        self.fingers = {}
+        self._finger_state = {}
+        self._editing = False
+
+    def clear(self) -> None:
+        """Forget everything about the citizen and start again (idle lock, cancel, next citizen)."""
+        self._forget()
+        self.receipt = None
+        self.commit_error = None
+        self.step = Step.KIND_CONSENT
