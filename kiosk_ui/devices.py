@@ -1,0 +1,129 @@
+"""The kiosk's one door to the drivers: open devices, score prints, check faces, make portraits, match.
+
+Every call here runs on a device or task thread, never on the GUI thread. The drivers' own modules do
+the work (``drivers.url``, ``drivers.quality``, ``drivers.match``, ``drivers.portrait``,
+``drivers.formats.wsq``); this module only adapts their results to what the pages show, so the rest of
+the kiosk does not depend on their exact shapes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from drivers.base import Camera, FingerprintScanner
+from drivers.errors import DeviceError, DeviceUnplugged
+from drivers.url import open_device
+
+
+def open_scanner(url: str, *, trace: Any = None) -> FingerprintScanner:
+    dev = open_device(url, trace=trace)
+    if not isinstance(dev, FingerprintScanner):
+        dev.close()
+        raise DeviceError(f"{url} is not a fingerprint scanner: check scanner_url in station.toml.")
+    return dev
+
+
+def open_camera(url: str) -> Camera:
+    dev = open_device(url)
+    if not isinstance(dev, Camera):
+        dev.close()
+        raise DeviceError(f"{url} is not a camera: check camera_url in station.toml.")
+    return dev
+
+
+def looks_unplugged(exc: DeviceError) -> bool:
+    """A device error that means the device went away (not found after being open, or unplugged)."""
+    return isinstance(exc, DeviceUnplugged) or exc.code in ("device.unplugged", "device.not_found")
+
+
+# -- fingerprints ----------------------------------------------------------------------------------
+def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
+    """WSQ bytes and the 0-100 quality score of a captured print."""
+    from drivers.formats import wsq
+
+    return wsq.encode(pixels, ppi=ppi), finger_quality(pixels)
+
+
+def finger_quality(pixels: np.ndarray) -> int:
+    quality = importlib.import_module("drivers.quality.finger")
+    result = quality.finger_quality(pixels)
+    score = getattr(result, "score", result)
+    return int(score)
+
+
+def finger_template(pixels: np.ndarray) -> bytes:
+    """An ISO/IEC 19794-2 template of a print (what an operator's record keeps)."""
+    match = importlib.import_module("drivers.match")
+    return bytes(match.template_from_image(pixels))
+
+
+def finger_matches(enrolled: bytes, live: bytes) -> bool:
+    """Host-side 1:1 verification of two templates (bozorth3 with the measured threshold)."""
+    match = importlib.import_module("drivers.match")
+    return bool(match.verify(enrolled, live))
+
+
+# -- faces -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FaceCheck:
+    name: str
+    passed: bool
+    instruction_en: str
+    instruction_ur: str
+
+
+@dataclass(frozen=True)
+class FaceReport:
+    checks: tuple[FaceCheck, ...] = ()
+    all_passed: bool = False
+    face_box: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels
+    eyes: tuple[tuple[int, int], ...] = ()
+
+    def first_failure(self) -> FaceCheck | None:
+        return next((c for c in self.checks if not c.passed), None)
+
+
+def check_face(frame: np.ndarray) -> FaceReport:
+    face = importlib.import_module("drivers.quality.face")
+    report = face.check_face(frame)
+    checks = tuple(
+        FaceCheck(c.name, bool(c.passed), c.instruction_en, c.instruction_ur) for c in report.checks
+    )
+    box = getattr(report, "face_box", None) or getattr(report, "face", None)
+    eyes = tuple(tuple(int(v) for v in e[:2]) for e in (getattr(report, "eyes", None) or ()))
+    return FaceReport(
+        checks=checks,
+        all_passed=bool(report.all_passed),
+        face_box=tuple(int(v) for v in box[:4]) if box is not None else None,  # type: ignore[arg-type]
+        eyes=eyes,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class AutoCapture:
+    """Take the photo when every check passes on ``frames`` consecutive preview frames."""
+
+    frames: int = 5
+    streak: int = field(default=0)
+
+    def reset(self) -> None:
+        self.streak = 0
+
+    def feed(self, report: FaceReport) -> bool:
+        self.streak = self.streak + 1 if report.all_passed else 0
+        return self.streak == self.frames
+
+
+def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """The ICAO-style JPEG token of a frame and its check results."""
+    mod = importlib.import_module("drivers.portrait")
+    result = mod.make_portrait(frame)
+    if isinstance(result, tuple):
+        jpeg, checks = result
+    else:
+        jpeg, checks = result.jpeg, result.checks
+    return bytes(jpeg), dict(checks)

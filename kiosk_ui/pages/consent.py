@@ -1,0 +1,83 @@
+"""Step 1: the kind of application, the purpose label read out to the citizen, and their consent."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
+
+from kiosk_ui.context import KioskContext
+from kiosk_ui.widgets import Page, message_label, title_label
+from station.enrollment import ApplicationKind
+
+
+class ConsentPage(Page):
+    holds_pii = False
+
+    def __init__(self, ctx: KioskContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        lay = QVBoxLayout(self)
+        self.title = title_label()
+        lay.addWidget(self.title)
+        self.kinds = QButtonGroup(self)
+        row = QHBoxLayout()
+        self.kind_buttons: dict[ApplicationKind, QRadioButton] = {}
+        for i, kind in enumerate(ApplicationKind):
+            rb = QRadioButton()
+            rb.setObjectName(f"kind_{kind.value}")
+            rb.setMinimumHeight(56)
+            self.kinds.addButton(rb, i)
+            self.kind_buttons[kind] = rb
+            row.addWidget(rb)
+            rb.toggled.connect(lambda on, k=kind: on and self._set("kind", k.value))
+        lay.addLayout(row)
+        self.purpose_title = title_label()
+        self.purpose = QLabel()
+        self.purpose.setObjectName("purposeLabel")
+        self.purpose.setWordWrap(True)
+        self.purpose.setStyleSheet("border:2px solid #24527a; padding:12px; background:#f4f8fc;")
+        self.read = QLabel()
+        self.read.setWordWrap(True)
+        self.consent = QCheckBox()
+        self.consent.setObjectName("consent")
+        self.consent.setMinimumHeight(56)
+        self.consent.toggled.connect(lambda on: self._set("consent", on))
+        self.message = message_label()
+        for w in (self.purpose_title, self.purpose, self.read, self.consent, self.message):
+            lay.addWidget(w)
+        lay.addStretch(1)
+
+    def _set(self, name: str, value: object) -> None:
+        if self.ctx.wizard is not None:
+            self.ctx.wizard.set(name, value)
+            self.message.clear()
+
+    def retranslate(self) -> None:
+        self.title.setText(self.t("kind.title"))
+        for kind, rb in self.kind_buttons.items():
+            rb.setText(kind.ur if self.ctx.tr.urdu else kind.en)
+        self.purpose_title.setText(self.t("consent.purpose"))
+        self.purpose.setText(self.ctx.purpose)
+        self.read.setText(self.t("consent.read"))
+        self.consent.setText(self.t("consent.check"))
+
+    def enter(self) -> None:
+        w = self.ctx.wizard
+        if w is None:
+            return
+        kind = w.get("kind", "")
+        self.kinds.setExclusive(False)
+        for k, rb in self.kind_buttons.items():
+            rb.setChecked(k.value == kind)
+        self.kinds.setExclusive(True)
+        self.consent.setChecked(bool(w.get("consent", False)))
+
+    def show_problems(self, problems: list[object]) -> None:
+        first = problems[0]
+        self.message.setText(self.ctx.tr.pick(first.en, first.ur))  # type: ignore[attr-defined]
+
+    def clear_pii(self) -> None:
+        self.kinds.setExclusive(False)
+        for rb in self.kind_buttons.values():
+            rb.setChecked(False)
+        self.kinds.setExclusive(True)
+        self.consent.setChecked(False)
+        self.message.clear()

@@ -1,0 +1,135 @@
+"""Qt-free operations the kiosk runs on its task thread: log in, commit, status, onboarding.
+
+Each function does database, crypto or argon2 work and returns plain values; the pages call them through
+:class:`kiosk_ui.workers.TaskRunner` so the GUI thread never waits on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from station.auth import FingerMatcher, Operator, OperatorDirectory, OperatorFile, PendingLogin, Role
+from station.enrollment import Enrollment
+from station.home import StationConfig, StationHome
+from station.wizard import Receipt, make_receipt
+
+log = logging.getLogger("kiosk.services")
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    counts: dict[str, int]
+    last_sync_at: float | None
+    central_reachable: bool | None
+    cert_expires: dt.datetime | None
+    disk_free_mb: int
+    problem: str = ""
+
+
+class KioskServices:
+    """The station behind the kiosk: operators, commit pipeline, status."""
+
+    def __init__(
+        self, home: StationHome, config: StationConfig, *, matcher: FingerMatcher | None = None
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.operators = OperatorDirectory(OperatorFile.for_home(home, backend=config.key_backend))
+        if matcher is None:
+            from kiosk_ui import devices
+
+            matcher = devices.finger_matches
+        self.matcher = matcher
+        self._station: Any = None
+
+    # -- login -------------------------------------------------------------------------------------
+    def check_pin(self, operator_id: str, pin: str) -> PendingLogin:
+        return self.operators.check_pin(operator_id, pin)
+
+    def check_finger(self, pending: PendingLogin, live_template: bytes) -> Operator:
+        return self.operators.check_finger(pending, live_template, self.matcher)
+
+    def add_operator(
+        self, operator_id: str, pin: str, role: Role, templates: list[bytes], created_by: str
+    ) -> Operator:
+        return self.operators.add(operator_id, pin, role, templates=templates, created_by=created_by)
+
+    # -- commit ------------------------------------------------------------------------------------
+    def station(self) -> Any:
+        if self._station is None:
+            from station.session import open_station
+
+            self._station = open_station(self.home)
+        return self._station
+
+    def commit(self, enrollment: Enrollment) -> Receipt:
+        """Seal and queue the enrollment, then sign its receipt (task thread)."""
+        from station.commit import commit_enrollment
+
+        sealed = commit_enrollment(self.station(), enrollment)
+        key = self.identity_key()
+        return make_receipt(
+            sealed.packet_id,
+            enrollment.station_id,
+            int(sealed.created_at),
+            enrollment.demographics.purpose,
+            lambda data: key.sign(data, ec.ECDSA(hashes.SHA256())),
+        )
+
+    def identity_key(self) -> ec.EllipticCurvePrivateKey:
+        from station.keys import KeyStore
+
+        return KeyStore(self.home, self.config.key_backend).identity_key()
+
+    # -- status ------------------------------------------------------------------------------------
+    def status(self) -> StatusSnapshot:
+        disk = shutil.disk_usage(self.home.root if self.home.root.exists() else "/")
+        counts: dict[str, int] = {}
+        last_sync: float | None = None
+        problem = ""
+        try:
+            store = self.station().store
+            counts = dict(store.counts())
+            raw = store.meta_get("last_sync_at")
+            last_sync = float(raw) if raw else None
+        except Exception as exc:  # shown on the status screen; the code only is logged
+            problem = getattr(exc, "message", str(exc))
+            log.warning("status: %s", getattr(exc, "code", type(exc).__name__))
+        return StatusSnapshot(
+            counts=counts,
+            last_sync_at=last_sync,
+            central_reachable=self._central_reachable(),
+            cert_expires=self._cert_expiry(),
+            disk_free_mb=disk.free // (1024 * 1024),
+            problem=problem,
+        )
+
+    def _cert_expiry(self) -> dt.datetime | None:
+        for name in ("station.crt", "station.pem", "cert.pem"):
+            path = self.home.pki_dir / name
+            if path.is_file():
+                try:
+                    cert = x509.load_pem_x509_certificate(path.read_bytes())
+                except ValueError:
+                    return None
+                return cert.not_valid_after_utc
+        return None
+
+    def _central_reachable(self) -> bool | None:
+        """From the sync agent's last heartbeat result (the kiosk itself never dials out)."""
+        try:
+            store = self.station().store
+            raw = store.meta_get("central_reachable")
+        except Exception:
+            return None
+        if raw in (None, ""):
+            return None
+        return str(raw) in ("1", "true", "True", "yes")
