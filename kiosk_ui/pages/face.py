@@ -98,7 +98,11 @@ class FacePage(Page):
 
     def _on_frame(self) -> None:
         result = self.ctx.camera_worker.take()
-        if result is None or self._capturing or (not self.isVisible() and not self.ctx.extra.get("offscreen")):
+        if (
+            result is None
+            or self._capturing
+            or (not self.isVisible() and not self.ctx.extra.get("offscreen"))
+        ):
             return
         self._last = result
         self.frames_shown += 1
