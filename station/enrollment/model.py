@@ -18,10 +18,13 @@ DOCUMENT_FORMAT = "enrollment/1"
 
 
 class ApplicationKind(Enum):
+    """Why the citizen is at the counter: identity-card kinds need age 18+, a juvenile card is under 18."""
+
     NEW = "new"
     RENEWAL = "renewal"
     MODIFICATION = "modification"
     DUPLICATE = "duplicate"
+    JUVENILE = "juvenile"
 
     @property
     def en(self) -> str:
@@ -37,6 +40,7 @@ _KIND_LABELS = {
     ApplicationKind.RENEWAL: ("Renewal", "تجدید"),
     ApplicationKind.MODIFICATION: ("Modification", "ترمیم"),
     ApplicationKind.DUPLICATE: ("Duplicate (lost card)", "گمشدہ کارڈ کی نقل"),
+    ApplicationKind.JUVENILE: ("Juvenile card (under 18)", "نابالغ کارڈ (اٹھارہ سال سے کم عمر)"),
 }
 
 

@@ -10,8 +10,10 @@ Rules worth knowing:
 * CNIC ``NNNNN-NNNNNNN-N``; the first digit is the province code (1–7). The last digit is odd for
   men and even for women. NADRA issues transgender ("X") cards with either parity, so for them the
   parity is not checked.
-* Date of birth: a real date, not in the future, at most 130 years ago, and at least
-  :data:`MIN_AGE` years ago for identity cards (children are registered on a B-form, not here).
+* Date of birth: a real date, not in the future, at most :data:`MAX_AGE` years ago. The age must
+  fit the application kind (:data:`AGE_RULES`, configurable): identity-card kinds need
+  :data:`MIN_AGE` (18) or more; a juvenile card is for under-18s. Younger children without a
+  juvenile card are registered on a B-form (Child Registration Certificate), not at this counter.
 * Mobile: Pakistani mobile numbers in any usual writing (``0300-1234567``, ``+92 300 1234567``,
   ``923001234567``), normalised to ``+923001234567``.
 * Urdu fields: Arabic-script letters, spaces and Urdu punctuation only (addresses may hold digits).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -29,8 +32,10 @@ from station.enrollment.model import (
     ApplicationKind,
     Demographics,
     Enrollment,
+    FaceCapture,
     FingerCapture,
     FingerException,
+    FingerExceptionReason,
     FingerPosition,
     Gender,
 )
@@ -38,6 +43,11 @@ from station.errors import ValidationFailed
 
 MIN_AGE = 18
 MAX_AGE = 130
+#: Allowed age range (inclusive, in whole years) per application kind; change here, not in the forms.
+AGE_RULES: dict[ApplicationKind, tuple[int, int]] = {
+    **{kind: (MIN_AGE, MAX_AGE) for kind in ApplicationKind},
+    ApplicationKind.JUVENILE: (0, MIN_AGE - 1),
+}
 MAX_NAME = 60
 MAX_ADDRESS = 200
 MAX_PLACE = 80
@@ -167,9 +177,19 @@ def parse_date(value: Any) -> dt.date | None:
     return None
 
 
+def age_limits(kind: ApplicationKind | None) -> tuple[int, int]:
+    """The (minimum, maximum) age for an application kind; identity-card limits when unknown."""
+    return AGE_RULES.get(kind, (MIN_AGE, MAX_AGE)) if kind is not None else (MIN_AGE, MAX_AGE)
+
+
 def check_date_of_birth(
-    value: Any, today: dt.date | None = None, *, min_age: int = MIN_AGE
+    value: Any,
+    today: dt.date | None = None,
+    *,
+    min_age: int = MIN_AGE,
+    max_age: int = MAX_AGE,
 ) -> Problem | None:
+    """A real date, not in the future, not over :data:`MAX_AGE` years ago, age within the limits."""
     today = today or dt.date.today()
     born = parse_date(value)
     if born is None:
@@ -194,14 +214,23 @@ def check_date_of_birth(
             f"The date of birth gives an age over {MAX_AGE}: check the year.",
             f"تاریخ پیدائش کے مطابق عمر {ltr_isolate(str(MAX_AGE))} سال سے زیادہ ہے: سال دوبارہ دیکھیں۔",
         )
+    if age > max_age:
+        return Problem(
+            "date_of_birth",
+            "dob.too_old_for_kind",
+            f"The applicant is over {max_age} for this application type: a citizen aged"
+            f" {max_age + 1} or more applies for an identity card; change the application type.",
+            f"درخواست گزار کی عمر اس درخواست کے لیے {ltr_isolate(str(max_age))} سال سے زیادہ ہے:"
+            " شناختی کارڈ کی درخواست منتخب کریں۔",
+        )
     if age < min_age:
         return Problem(
             "date_of_birth",
             "dob.too_young",
-            f"The applicant is under {min_age}: an identity card needs age {min_age} or more"
-            " (children are registered on a B-form).",
-            f"درخواست گزار کی عمر {ltr_isolate(str(min_age))}"
-            " سال سے کم ہے: بچوں کا اندراج ب-فارم پر ہوتا ہے۔",
+            f"The applicant is under {min_age}: an identity card needs age {min_age} or more;"
+            " choose a juvenile card (or register the child on a B-form).",
+            f"درخواست گزار کی عمر {ltr_isolate(str(min_age))} سال سے کم ہے: نابالغ کارڈ منتخب کریں"
+            " (یا بچے کا اندراج ب-فارم پر کریں)۔",
         )
     return None
 
@@ -368,7 +397,8 @@ def validate_field(
     if field == "parent_cnic":
         return check_parent_cnic(value, record.cnic if record is not None else None)
     if field == "date_of_birth":
-        return check_date_of_birth(value, today)
+        low, high = age_limits(record.kind if record is not None else None)
+        return check_date_of_birth(value, today, min_age=low, max_age=high)
     if field == "mobile":
         return check_mobile(value)
     if field in ("district", "tehsil", "union_council"):
@@ -389,49 +419,62 @@ def validate_demographics(d: Demographics, today: dt.date | None = None) -> list
     return problems
 
 
-def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Problem]:
-    """Every problem with a whole enrollment (demographics, face, ten fingers, ids)."""
-    problems = validate_demographics(enrollment.demographics, today)
-    if enrollment.face is None or not enrollment.face.jpeg.startswith(b"\xff\xd8"):
-        problems.append(
-            Problem(
-                "face",
-                "face.missing",
-                "The photograph is missing: take the citizen's photograph.",
-                "تصویر موجود نہیں: شہری کی تصویر لیں۔",
-            )
+def check_face(face: FaceCapture | None) -> Problem | None:
+    """A photograph is present and is a JPEG."""
+    if face is None or not face.jpeg.startswith(b"\xff\xd8"):
+        return Problem(
+            "face",
+            "face.missing",
+            "The photograph is missing: take the citizen's photograph.",
+            "تصویر موجود نہیں: شہری کی تصویر لیں۔",
         )
+    return None
+
+
+def check_finger(position: FingerPosition, item: FingerCapture | FingerException | None) -> Problem | None:
+    """One finger position: captured (WSQ, quality 0-100, 1+ attempts) or an exception with a reason."""
+    field = f"finger.{int(position)}"
+    if item is None:
+        return Problem(
+            field,
+            "finger.missing",
+            f"{position.en}: capture it, or record why it cannot be captured.",
+            f"{position.ur}: نشان لیں، یا وجہ درج کریں کہ کیوں نہیں لیا جا سکتا۔",
+        )
+    if item.position != position:
+        return Problem(
+            field,
+            "finger.position",
+            f"{position.en}: the entry belongs to another finger; capture this finger again.",
+            f"{position.ur}: یہ اندراج کسی اور انگلی کا ہے؛ اس انگلی کا نشان دوبارہ لیں۔",
+        )
+    if isinstance(item, FingerCapture):
+        quality_ok = isinstance(item.quality, int) and 0 <= item.quality <= 100
+        if not item.wsq or not quality_ok or item.attempts < 1:
+            return Problem(
+                field,
+                "finger.invalid",
+                f"{position.en}: the capture is damaged; capture it again.",
+                f"{position.ur}: نشان خراب ہے؛ دوبارہ لیں۔",
+            )
+    elif not isinstance(item.reason, FingerExceptionReason):
+        return Problem(
+            field,
+            "finger.reason",
+            f"{position.en}: choose why this finger cannot be captured.",
+            f"{position.ur}: وجہ منتخب کریں کہ یہ نشان کیوں نہیں لیا جا سکتا۔",
+        )
+    return None
+
+
+def check_fingers(fingers: Mapping[FingerPosition, FingerCapture | FingerException]) -> list[Problem]:
+    """All ten positions accounted for (a capture or an exception each), at least one captured."""
+    problems: list[Problem] = []
     for position in FingerPosition:
-        item = enrollment.fingers.get(position)
-        if item is None:
-            problems.append(
-                Problem(
-                    f"finger.{int(position)}",
-                    "finger.missing",
-                    f"{position.en}: capture it, or record why it cannot be captured.",
-                    f"{position.ur}: نشان لیں، یا وجہ درج کریں کہ کیوں نہیں لیا جا سکتا۔",
-                )
-            )
-        elif isinstance(item, FingerCapture) and (not item.wsq or not 0 <= item.quality <= 100):
-            problems.append(
-                Problem(
-                    f"finger.{int(position)}",
-                    "finger.invalid",
-                    f"{position.en}: the capture is damaged; capture it again.",
-                    f"{position.ur}: نشان خراب ہے؛ دوبارہ لیں۔",
-                )
-            )
-        elif isinstance(item, FingerException) and item.position != position:
-            problems.append(
-                Problem(
-                    f"finger.{int(position)}",
-                    "finger.position",
-                    f"{position.en}: the exception is recorded for another finger.",
-                    f"{position.ur}: وجہ کسی اور انگلی کے لیے درج ہے۔",
-                )
-            )
-    captured = sum(1 for v in enrollment.fingers.values() if isinstance(v, FingerCapture))
-    if captured == 0:
+        problem = check_finger(position, fingers.get(position))
+        if problem is not None:
+            problems.append(problem)
+    if not any(isinstance(v, FingerCapture) for v in fingers.values()):
         problems.append(
             Problem(
                 "fingers",
@@ -440,6 +483,16 @@ def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Probl
                 "کوئی نشان نہیں لیا گیا: کم از کم ایک انگلی کا نشان ضروری ہے؛ نگران کو بلائیں۔",
             )
         )
+    return problems
+
+
+def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Problem]:
+    """Every problem with a whole enrollment (demographics, face, ten fingers, ids)."""
+    problems = validate_demographics(enrollment.demographics, today)
+    face_problem = check_face(enrollment.face)
+    if face_problem is not None:
+        problems.append(face_problem)
+    problems.extend(check_fingers(enrollment.fingers))
     for name in ("operator_id", "station_id"):
         if not getattr(enrollment, name):
             problems.append(Problem(name, "required", f"{name} is missing.", f"{name} موجود نہیں۔"))
