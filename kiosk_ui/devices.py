@@ -4,6 +4,10 @@ Every call here runs on a device or task thread, never on the GUI thread. The dr
 the work (``drivers.url``, ``drivers.quality``, ``drivers.match``, ``drivers.portrait``,
 ``drivers.formats.wsq``); this module only adapts their results to what the pages show, so the rest of
 the kiosk does not depend on their exact shapes.
+
+While one of those driver modules is not installed, a small, real computation in ``_fallback`` takes
+its place (NIST minutiae + bozorth3 through ``nbis`` for matching, OpenCV Haar cascades for the face,
+block contrast and ridge-orientation coherence for print quality), so the kiosk keeps working.
 """
 
 from __future__ import annotations
@@ -48,8 +52,19 @@ def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
     return wsq.encode(pixels, ppi=ppi), finger_quality(pixels)
 
 
+def _driver(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def finger_quality(pixels: np.ndarray) -> int:
-    quality = importlib.import_module("drivers.quality.finger")
+    quality = _driver("drivers.quality.finger")
+    if quality is None:
+        from kiosk_ui import _fallback
+
+        return _fallback.finger_quality(pixels)
     result = quality.finger_quality(pixels)
     score = getattr(result, "score", result)
     return int(score)
@@ -57,13 +72,21 @@ def finger_quality(pixels: np.ndarray) -> int:
 
 def finger_template(pixels: np.ndarray) -> bytes:
     """An ISO/IEC 19794-2 template of a print (what an operator's record keeps)."""
-    match = importlib.import_module("drivers.match")
+    match = _driver("drivers.match")
+    if match is None:
+        from kiosk_ui import _fallback
+
+        return _fallback.finger_template(pixels)
     return bytes(match.template_from_image(pixels))
 
 
 def finger_matches(enrolled: bytes, live: bytes) -> bool:
     """Host-side 1:1 verification of two templates (bozorth3 with the measured threshold)."""
-    match = importlib.import_module("drivers.match")
+    match = _driver("drivers.match")
+    if match is None:
+        from kiosk_ui import _fallback
+
+        return _fallback.finger_matches(enrolled, live)
     return bool(match.verify(enrolled, live))
 
 
@@ -88,7 +111,11 @@ class FaceReport:
 
 
 def check_face(frame: np.ndarray) -> FaceReport:
-    face = importlib.import_module("drivers.quality.face")
+    face = _driver("drivers.quality.face")
+    if face is None:
+        from kiosk_ui import _fallback
+
+        return _fallback.check_face(frame)
     report = face.check_face(frame)
     checks = tuple(
         FaceCheck(c.name, bool(c.passed), c.instruction_en, c.instruction_ur) for c in report.checks
@@ -120,7 +147,11 @@ class AutoCapture:
 
 def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:
     """The ICAO-style JPEG token of a frame and its check results."""
-    mod = importlib.import_module("drivers.portrait")
+    mod = _driver("drivers.portrait")
+    if mod is None:
+        from kiosk_ui import _fallback
+
+        return _fallback.portrait(frame)
     result = mod.make_portrait(frame)
     if isinstance(result, tuple):
         jpeg, checks = result

@@ -84,8 +84,10 @@ class ScriptedFlow:
         for key in "ahmd":
             page.keyboard.press(key)
         page.keyboard._insert(" ")
-        for key in "rza":
-            page.keyboard.press(key)
+        page.keyboard.press("r")
+        page.keyboard.shift_btn.setChecked(True)  # Shift+J gives ض
+        page.keyboard.press("j")
+        page.keyboard.press("a")
         for name in DEMOGRAPHIC_FIELDS:
             widget = page.inputs[name]
             if name == "name_ur":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,16 @@ class KioskServices:
     """The station behind the kiosk: operators, commit pipeline, status."""
 
     def __init__(
-        self, home: StationHome, config: StationConfig, *, matcher: FingerMatcher | None = None
+        self,
+        home: StationHome,
+        config: StationConfig,
+        *,
+        matcher: FingerMatcher | None = None,
+        committer: Callable[[Enrollment], Any] | None = None,
     ) -> None:
+        """``committer`` seals and queues an enrollment (default: ``station.commit.commit_enrollment``)."""
         self.home = home
+        self.committer = committer
         self.config = config
         self.operators = OperatorDirectory(OperatorFile.for_home(home, backend=config.key_backend))
         if matcher is None:
@@ -72,9 +80,12 @@ class KioskServices:
 
     def commit(self, enrollment: Enrollment) -> Receipt:
         """Seal and queue the enrollment, then sign its receipt (task thread)."""
-        from station.commit import commit_enrollment
+        if self.committer is not None:
+            sealed = self.committer(enrollment)
+        else:
+            from station.commit import commit_enrollment
 
-        sealed = commit_enrollment(self.station(), enrollment)
+            sealed = commit_enrollment(self.station(), enrollment)
         key = self.identity_key()
         return make_receipt(
             sealed.packet_id,

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QRad
 from kiosk_ui.context import KioskContext
 from kiosk_ui.widgets import Page, message_label, title_label
 from station.enrollment import ApplicationKind
+from station.wizard import Step
 
 
 class ConsentPage(Page):
@@ -46,8 +47,9 @@ class ConsentPage(Page):
         lay.addStretch(1)
 
     def _set(self, name: str, value: object) -> None:
-        if self.ctx.wizard is not None:
-            self.ctx.wizard.set(name, value)
+        w = self.ctx.wizard
+        if w is not None and w.step is Step.KIND_CONSENT:
+            w.set(name, value)
             self.message.clear()
 
     def retranslate(self) -> None:
@@ -77,7 +79,11 @@ class ConsentPage(Page):
     def clear_pii(self) -> None:
         self.kinds.setExclusive(False)
         for rb in self.kind_buttons.values():
+            rb.blockSignals(True)
             rb.setChecked(False)
+            rb.blockSignals(False)
         self.kinds.setExclusive(True)
+        self.consent.blockSignals(True)
         self.consent.setChecked(False)
+        self.consent.blockSignals(False)
         self.message.clear()

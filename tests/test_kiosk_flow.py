@@ -1,0 +1,407 @@
+"""The kiosk driven through its real widgets on the offscreen platform, with in-process scanner and camera.
+
+The scanner and camera below implement the ``drivers.base`` interfaces in process (the protocol
+simulators ``sim://r30x`` / ``sim://camera`` replace them once those drivers are in the tree); they can be
+unplugged and replugged like the real ones, and serve real fixture images.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QLineEdit, QPlainTextEdit
+from pytestqt.qtbot import QtBot
+
+from drivers.base import Camera, DeviceInfo, FingerImage, FingerprintScanner, ProgressFn
+from drivers.errors import DeviceNotFound, DeviceTimeout, DeviceUnplugged
+from drivers.url import DeviceURL, register
+from kiosk_ui import devices
+from kiosk_ui.app import KioskWindow
+from kiosk_ui.context import KioskContext
+from kiosk_ui.script import ScriptedFlow, wait_until
+from kiosk_ui.services import KioskServices
+from station.auth import OperatorDirectory, OperatorFile, Role
+from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
+from station.home import StationConfig, StationHome
+from station.keys import KeyStore
+from station.packet import SealedPacket, generate_recipient_keypair, open_packet, seal
+from station.wizard import Step
+
+pytestmark = pytest.mark.qt
+FIX = Path(__file__).parent / "fixtures" / "kiosk"
+PII = ("Ahmed Raza", "35202-1234567-1", "3520212345671", "0300-1234567", "+923001234567", "احمد", "Muhammad Akram")
+
+
+# -- in-process devices ----------------------------------------------------------------------------
+@dataclass
+class ScannerControl:
+    image: np.ndarray
+    plugged: threading.Event = field(default_factory=threading.Event)
+    finger: threading.Event = field(default_factory=threading.Event)
+    unplug_mid_upload: bool = False
+    captures: int = 0
+
+    def unplug(self) -> None:
+        self.plugged.clear()
+
+    def replug(self) -> None:
+        self.plugged.set()
+
+
+@dataclass
+class CameraControl:
+    frame: np.ndarray
+    plugged: threading.Event = field(default_factory=threading.Event)
+
+
+SCANNERS: dict[str, ScannerControl] = {}
+CAMERAS: dict[str, CameraControl] = {}
+
+
+class InProcessScanner(FingerprintScanner):
+    def __init__(self, url: str, control: ScannerControl) -> None:
+        self.url, self.c = url, control
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(self.url, "fingerprint", "in-process test scanner")
+
+    def finger_present(self) -> bool:
+        return self.c.finger.is_set()
+
+    def capture(self, *, timeout: float = 10.0, progress: ProgressFn | None = None) -> FingerImage:
+        if not self.c.plugged.is_set():
+            raise DeviceUnplugged()
+        if not self.c.finger.wait(timeout):
+            raise DeviceTimeout("no finger")
+        total = 288
+        for done in range(0, total + 1, 32):
+            if progress is not None:
+                progress(min(done, total), total)
+            if self.c.unplug_mid_upload and done >= 128:
+                self.c.unplug_mid_upload = False
+                self.c.unplug()
+            if not self.c.plugged.is_set():
+                raise DeviceUnplugged()
+        self.c.captures += 1
+        return FingerImage(self.c.image.copy(), 500)
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessCamera(Camera):
+    def __init__(self, url: str, control: CameraControl) -> None:
+        self.url, self.c = url, control
+        self.seq = 0
+
+    def info(self) -> DeviceInfo:
+        return DeviceInfo(self.url, "camera", "in-process test camera")
+
+    def start(self) -> None:
+        pass
+
+    def latest_frame(self) -> tuple[int, np.ndarray] | None:
+        if not self.c.plugged.is_set():
+            raise DeviceUnplugged()
+        self.seq += 1  # a new frame on every read: a live camera
+        return self.seq, self.c.frame
+
+    def still(self, *, timeout: float = 5.0) -> np.ndarray:
+        return self.c.frame.copy()
+
+    def close(self) -> None:
+        pass
+
+
+def open_test_scanner(url: DeviceURL, *, trace: Any = None) -> InProcessScanner:
+    control = SCANNERS[url.params["name"]]
+    if not control.plugged.is_set():
+        raise DeviceNotFound()
+    if trace is not None:
+        trace.write("-> ef01 ffffffff 01 0003 01 0005\n")
+    return InProcessScanner(url.raw, control)
+
+
+def open_test_camera(url: DeviceURL, *, trace: Any = None) -> InProcessCamera:
+    control = CAMERAS[url.params["name"]]
+    if not control.plugged.is_set():
+        raise DeviceNotFound()
+    return InProcessCamera(url.raw, control)
+
+
+register("sim:kiosk-test-scanner", "tests.test_kiosk_flow:open_test_scanner")
+register("sim:kiosk-test-camera", "tests.test_kiosk_flow:open_test_camera")
+
+
+# -- a station ---------------------------------------------------------------------------------------
+@dataclass
+class Station:
+    home: StationHome
+    scanner: ScannerControl
+    camera: CameraControl
+    queue: list[SealedPacket]
+    recipient_private: bytes
+    window: KioskWindow
+
+
+@pytest.fixture
+def station(tmp_path: Path, qtbot: QtBot, request: pytest.FixtureRequest) -> Iterator[Station]:
+    name = request.node.name
+    finger = cv2.imread(str(FIX / "egis0570.png"), cv2.IMREAD_GRAYSCALE)
+    scanner = ScannerControl(finger)
+    scanner.plugged.set()
+    scanner.finger.set()
+    camera = CameraControl(cv2.imread(str(FIX / "astronaut-portrait.jpg")))
+    camera.plugged.set()
+    SCANNERS[name], CAMERAS[name] = scanner, camera
+    home = StationHome(tmp_path / "home")
+    cfg = StationConfig(
+        station_id="uc-test-01",
+        scanner_url=f"sim://kiosk-test-scanner?name={name}",
+        camera_url=f"sim://kiosk-test-camera?name={name}",
+        printer=f"pdf:{tmp_path / 'receipt.pdf'}",
+    )
+    home.save_config(cfg)
+    keys = KeyStore(home)
+    identity = keys.create_identity_key()
+    private, public = generate_recipient_keypair()
+    directory = OperatorDirectory(OperatorFile.for_home(home))
+    template = devices.finger_template(finger)
+    directory.add("sup-1", "2580", Role.SUPERVISOR, templates=[template])
+    directory.add("tech-1", "1357", Role.TECHNICIAN, templates=[template])
+    queue: list[SealedPacket] = []
+
+    def committer(enrollment: Any) -> SealedPacket:
+        sealed = seal(enrollment.to_document(), station_id=cfg.station_id, identity_key=identity,
+                      recipient_public_key=public)  # fmt: skip
+        queue.append(sealed)
+        return sealed
+
+    ctx = KioskContext(home=home, config=cfg, services=KioskServices(home, cfg, committer=committer))
+    ctx.extra["offscreen"] = True
+    window = KioskWindow(ctx, windowed=True)
+    qtbot.addWidget(window)
+    window.attach_devices()
+    window.resize(1280, 800)
+    window.show()
+    yield Station(home, scanner, camera, queue, private, window)
+    window.force_close()
+    SCANNERS.pop(name, None)
+    CAMERAS.pop(name, None)
+
+
+def texts(window: KioskWindow) -> list[str]:
+    out: list[str] = []
+    for w in window.findChildren(QLineEdit):
+        out.append(w.text())
+    for w in window.findChildren(QLabel):
+        out.append(w.text())
+    for w in window.findChildren(QPlainTextEdit):
+        out.append(w.toPlainText())
+    return out
+
+
+# -- tests -------------------------------------------------------------------------------------------
+def test_full_enrollment_ends_with_one_sealed_packet_and_a_receipt(station: Station, tmp_path: Path) -> None:
+    flow = ScriptedFlow(station.window)
+    receipt = flow.enroll("sup-1", "2580")
+    assert len(station.queue) == 1
+    packet = station.queue[0]
+    assert receipt.packet_id == packet.packet_id
+    identity_pub = KeyStore(station.home).identity_public_key()
+    doc = open_packet(packet.envelope, station.recipient_private, identity_pub)
+    assert doc["demographics"]["cnic"] == "35202-1234567-1"
+    assert doc["demographics"]["name_ur"] == "احمد رضا"  # typed on the on-screen phonetic keyboard
+    assert doc["face"]["image"][:2] == b"\xff\xd8"
+    fingers = {f["position"]: f for f in doc["fingers"]}
+    assert len(fingers) == 10 and fingers[10]["exception"]
+    assert doc["operator_id"] == "sup-1"
+    # receipt on screen and on paper
+    assert station.window.receipt.tracking.text() == receipt.tracking_number
+    assert not station.window.receipt.qr.pixmap().isNull()
+    where = flow.print_receipt()
+    assert Path(where).read_bytes().startswith(b"%PDF")
+    # and on an ESC/POS printer
+    from escpos.printer import Dummy
+
+    from kiosk_ui.printing import print_escpos
+
+    dummy = Dummy()
+    print_escpos(receipt, dummy)
+    assert receipt.tracking_number.encode() in dummy.output
+    # nothing about the citizen stays on screen after the commit
+    assert not any(p in t for t in texts(station.window) for p in PII)
+
+
+def test_idle_lock_clears_pii_from_every_widget(station: Station, qtbot: QtBot) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    flow.face()
+    wizard = w.ctx.wizard
+    assert wizard is not None
+    wait_until(lambda: len(wizard.fingers) >= 2, 30, "two fingers")
+    assert any("Ahmed Raza" in t for t in texts(w))
+    w.idle.seconds = 1
+    w.idle.last_input = time.monotonic() - 5
+    with qtbot.waitSignal(w.locked, timeout=5000):
+        pass
+    assert w.ctx.operator is None and w.ctx.wizard is None
+    assert w.stack.currentWidget() is w.login
+    leftovers = [t for t in texts(w) if any(p in t for p in PII)]
+    assert leftovers == []
+    pictures = [lbl.objectName() for lbl in w.findChildren(QLabel) if not lbl.pixmap().isNull()]
+    assert pictures == []
+    assert w.fingers.previews == {} and w.review.finger_previews == {}
+    for combo in w.findChildren(QComboBox):
+        assert combo.currentText() not in ("Male", "Female")
+    assert "120" not in w.login.notice.text()  # the lock message shows the configured seconds
+    assert "1" in w.login.notice.text()
+
+
+def test_wrong_pin_locks_out(station: Station) -> None:
+    page = station.window.login
+    for _ in range(5):
+        page.operator_id.setText("sup-1")
+        page.pin.setText("0001")
+        page.next_btn.click()
+        wait_until(lambda: page.next_btn.isEnabled(), 10, "pin check")
+    assert "locked" in page.message.text().lower()
+    page.operator_id.setText("sup-1")
+    page.pin.setText("2580")
+    page.next_btn.click()
+    wait_until(lambda: page.next_btn.isEnabled(), 10, "pin check")
+    assert "locked" in page.message.text().lower()
+    assert station.window.ctx.operator is None
+
+
+def test_unplugging_the_scanner_mid_capture_shows_the_banner_and_capture_resumes(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    flow.face()
+    wizard = w.ctx.wizard
+    assert wizard is not None and wizard.step is Step.FINGERS
+    wait_until(lambda: len(wizard.fingers) >= 1, 30, "first finger")
+    station.scanner.finger.clear()  # lift the finger, then unplug during the next upload
+    done = len(wizard.fingers)
+    station.scanner.unplug_mid_upload = True
+    station.scanner.finger.set()
+    wait_until(lambda: w.device_banner.isVisible() and "unplugged" in w.device_banner.text(), 10, "banner")
+    assert "reconnect" in w.device_banner.text()
+    assert len(wizard.fingers) == done
+    station.scanner.replug()
+    wait_until(lambda: "connected again" in w.device_banner.text(), 10, "replugged banner")
+    wait_until(lambda: len(wizard.fingers) > done, 20, "capture resumed")
+
+
+def test_invalid_cnic_blocks_next_with_the_field_message(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics({"cnic": "35202-12345"})
+    wizard = w.ctx.wizard
+    assert wizard is not None and wizard.step is Step.DEMOGRAPHICS
+    problem = wizard.check("cnic")
+    assert problem is not None
+    assert w.demographics.errors["cnic"].text() == problem.en
+    assert w.stack.currentWidget() is w.demographics
+
+
+def test_language_switch_mirrors_the_layout_and_uses_nastaliq(station: Station) -> None:
+    w = station.window
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    w.toggle_language()
+    assert app.layoutDirection().name == "RightToLeft"
+    assert app.font().family() == "Noto Nastaliq Urdu"
+    assert w.login.title.text() == "آپریٹر لاگ اِن"
+    w.toggle_language()
+    assert app.layoutDirection().name == "LeftToRight"
+
+
+def test_escape_and_close_need_a_technician(station: Station, qtbot: QtBot) -> None:
+    w = station.window
+    w.close()
+    assert w.isVisible()
+    flow = ScriptedFlow(w)
+    flow.login("tech-1", "1357")
+    assert w.tech_btn.isVisible()
+    w.show_page(w.technician)
+    assert "sim://kiosk-test-scanner" in w.technician.devices.toPlainText()
+    w.technician.exit_btn.click()
+    assert not w.isVisible()
+
+
+def test_preview_frames_drop_rather_than_queue(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    worker = w.ctx.camera_worker
+    # The GUI thread is busy for a while (not serving its event loop): the worker keeps one slot.
+    wait_until(lambda: worker.frames_seen > 0, 10, "first frame")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.5:
+        pass
+    wait_until(lambda: worker.frames_dropped > 0, 10, "a dropped frame")
+    result = worker.take()
+    assert result is None or result.seq >= worker.frames_seen
+
+
+def test_watchdog_is_pinged_from_the_main_loop(station: Station, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(5)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    from kiosk_ui.app import KioskWindow as Window
+
+    window = Window(station.window.ctx, windowed=True)
+    try:
+        got: list[bytes] = []
+        wait_until(lambda: bool(_drain(sock, got)) and b"WATCHDOG=1" in b"".join(got), 5, "watchdog ping")
+    finally:
+        window.force_close()
+        sock.close()
+
+
+def _drain(sock: socket.socket, got: list[bytes]) -> bool:
+    sock.setblocking(False)
+    try:
+        while True:
+            got.append(sock.recv(4096))
+    except BlockingIOError:
+        pass
+    return bool(got)
+
+
+def test_receipt_pdf_has_the_purpose_and_qr(tmp_path: Path, qtbot: QtBot) -> None:
+    from kiosk_ui.printing import print_pdf, qr_png
+    from station.wizard import make_receipt
+
+    receipt = make_receipt("0197-x", "uc-1", 1_750_000_000, EXAMPLE_DEMOGRAPHICS["purpose"], lambda b: b"sig")
+    path = print_pdf(receipt, tmp_path / "r.pdf")
+    assert path is not None and path.read_bytes().startswith(b"%PDF")
+    png = qr_png(receipt.qr_payload)
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
+    assert text == receipt.qr_payload
+    del io
