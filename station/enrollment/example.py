@@ -1,7 +1,8 @@
 """A complete example enrollment for newcomers and demos: ``station enroll --example DIR``.
 
-It writes ``DIR/enrollment.json`` and the images it names: nine synthetic fingerprints (a ridge
-pattern around a core, at 500 ppi), one finger recorded as an exception, and a synthetic portrait.
+It writes ``DIR/enrollment.json`` and the images it names: nine synthetic fingerprints (loops,
+whorls and arches grown with Gabor filters, at 500 ppi), one finger recorded as an exception, and a
+drawn portrait. Finger quality is left out of the JSON, so the loader scores each print (NFIQ 2).
 The person is fictitious; the CNIC obeys the gender parity rule.
 """
 
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -40,23 +42,62 @@ EXAMPLE_DEMOGRAPHICS: dict[str, Any] = {
 EXCEPTION_FINGER = FingerPosition.LEFT_LITTLE
 
 
-def synthetic_fingerprint(seed: int, width: int = 300, height: int = 400) -> np.ndarray:
-    """A plausible 500 ppi grey print: ridges (about 9 px apart) curving around a core, on white."""
-    rng = np.random.default_rng(seed)
+def _orientation(width: int, height: int, rng: np.random.Generator, pattern: int) -> np.ndarray:
+    """Ridge direction field (radians) from the zero-pole model: 0 loop, 1 whorl, 2 arch."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    cx = width * (0.5 + rng.uniform(-0.06, 0.06))
-    cy = height * (0.45 + rng.uniform(-0.05, 0.05))
-    dx, dy = x - cx, (y - cy) * rng.uniform(0.75, 0.9)
-    r = np.hypot(dx, dy)
-    angle = np.arctan2(dy, dx)
-    warp = 6 * np.sin(x / rng.uniform(35, 55) + seed) + 5 * np.cos(y / rng.uniform(40, 60))
-    phase = (r + warp + 4 * np.sin(2 * angle + seed)) / rng.uniform(8.5, 10.0) * 2 * np.pi
-    ridges = 0.5 + 0.5 * np.cos(phase)
-    # Foreground: an ellipse with soft edges, as a finger pressed on glass.
-    ell = ((x - width / 2) / (width * 0.44)) ** 2 + ((y - height * 0.52) / (height * 0.46)) ** 2
-    mask = np.clip((1.0 - ell) * 6, 0, 1)
-    noise = rng.normal(0, 0.08, size=ridges.shape)
-    grey = 255 - mask * (ridges * 190 + noise * 60)
+    z = x + 1j * y
+    cx, cy = width * rng.uniform(0.42, 0.58), height * rng.uniform(0.38, 0.5)
+    cores: list[complex] = []
+    deltas: list[complex] = []
+    if pattern == 0:
+        side = rng.choice([-1.0, 1.0])
+        cores = [complex(cx, cy)]
+        deltas = [complex(cx + side * width * rng.uniform(0.25, 0.35), cy + height * rng.uniform(0.25, 0.35))]
+    elif pattern == 1:
+        cores = [complex(cx - 12, cy - 10), complex(cx + 12, cy + 10)]
+        deltas = [
+            complex(cx - width * 0.33, cy + height * 0.33),
+            complex(cx + width * 0.33, cy + height * 0.35),
+        ]
+    theta = np.zeros_like(x)
+    for d in deltas:
+        theta += 0.5 * np.angle(z - d)
+    for c in cores:
+        theta -= 0.5 * np.angle(z - c)
+    if pattern == 2:
+        theta = 0.6 * np.sin((x - cx) / width * np.pi) * np.exp(-(((y - cy * 1.2) / height) ** 2) * 4)
+    out: np.ndarray = -theta + rng.uniform(-0.15, 0.15)
+    return out
+
+
+def synthetic_fingerprint(seed: int, width: int = 400, height: int = 500) -> np.ndarray:
+    """A plausible 500 ppi grey flat print (loop, whorl or arch by ``seed``), not anyone's finger.
+
+    Ridges grow from noise by repeated Gabor filtering along an orientation field, as in
+    SFinGe-style generators, so they end and fork (minutiae) like real ones; about 9 px apart.
+    """
+    rng = np.random.default_rng(seed)
+    theta = _orientation(width, height, rng, seed % 3)
+    nbins = 16
+    bins = np.round((theta % np.pi) / np.pi * nbins).astype(np.int64) % nbins
+    period = rng.uniform(8.5, 10.0)
+    kernels = []
+    for b in range(nbins):
+        k = cv2.getGaborKernel((21, 21), 3.5, b * np.pi / nbins + np.pi / 2, period, 1.0, 0, ktype=cv2.CV_32F)
+        kernels.append(k - k.mean())
+    img = rng.normal(0, 1, (height, width)).astype(np.float32)
+    for _ in range(6):
+        grown = np.zeros_like(img)
+        for b, k in enumerate(kernels):
+            sel = bins == b
+            grown[sel] = cv2.filter2D(img, -1, k)[sel]
+        img = np.clip(grown / (np.abs(grown).max() + 1e-6) * 3, -1, 1)
+    yy, xx = np.mgrid[0:height, 0:width]
+    ell = ((xx - width / 2) / (width * 0.44)) ** 2 + ((yy - height * 0.52) / (height * 0.47)) ** 2
+    contact = np.clip((1.0 - ell) * 5, 0, 1)  # a finger pressed on glass, soft at the edges
+    blotch = cv2.GaussianBlur(rng.uniform(0, 1, (height, width)).astype(np.float32), (0, 0), 25)
+    pressure = np.clip(0.75 + 0.5 * blotch, 0, 1)
+    grey = 255 - contact * pressure * ((img + 1) / 2 * 200) + rng.normal(0, 6, img.shape)
     out: np.ndarray = np.clip(grey, 0, 255).astype(np.uint8)
     return out
 
@@ -95,8 +136,8 @@ def write_example(directory: Path) -> Path:
             continue
         name = f"finger-{int(position):02d}.png"
         Image.fromarray(synthetic_fingerprint(int(position)), "L").save(directory / name)
-        fingers[str(int(position))] = {"image": name, "quality": 70 + int(position), "attempts": 1}
-    synthetic_portrait().save(directory / "face.jpg", "JPEG", quality=90)
+        fingers[str(int(position))] = {"image": name, "attempts": 1}
+    synthetic_portrait().save(directory / "face.jpg", "JPEG", quality=85)
     doc = {
         "operator_id": "op-demo",
         "demographics": EXAMPLE_DEMOGRAPHICS,

@@ -8,13 +8,15 @@ Used by ``station enroll --from-json`` and ``--example``. Layout of the JSON::
       "face": "face.jpg",
       "fingers": {
         "1": {"image": "finger-01.png", "quality": 72, "attempts": 1},
+        "2": {"image": "finger-02.wsq"},
         "7": {"exception": "injured", "note": "bandaged"}
       }
     }
 
 Finger keys are positions 1-10 (right thumb 1 … left little 10) or their names
 (``right_thumb``). Finger images may be any grey image Pillow reads (converted to WSQ) or ``.wsq``;
-the face may be JPEG or PNG (converted to JPEG). Paths are relative to the JSON file.
+the face may be JPEG or PNG (converted to JPEG). Paths are relative to the JSON file. ``quality``
+(0-100) and ``attempts`` (default 1) are optional: a missing quality is the image's NFIQ 2 score.
 """
 
 from __future__ import annotations
@@ -39,10 +41,12 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.quality import QualityUnavailable, nfiq2_score
 from station.enrollment.validate import normalise_cnic, normalise_mobile, parse_date
 from station.errors import ValidationFailed
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MIN_FINGER_SIDE = 100
 
 
 def _fail(message: str) -> ValidationFailed:
@@ -71,27 +75,46 @@ def _read(base: Path, name: Any, what: str) -> tuple[Path, bytes]:
         raise _fail(f"{what}: cannot read {path} ({exc.strerror})") from exc
 
 
-def finger_wsq(path: Path, data: bytes, what: str) -> bytes:
-    """WSQ bytes for a finger image file (WSQ kept as is, other grey images encoded at 500 ppi)."""
+def finger_wsq(path: Path, data: bytes, what: str) -> tuple[bytes, np.ndarray]:
+    """WSQ bytes and grey pixels for a finger image file (WSQ kept as is, others encoded at 500 ppi)."""
     if path.suffix.lower() == ".wsq":
         try:
-            wsq.decode(data)
+            return data, wsq.decode(data)
         except wsq.WSQError as exc:
             raise _fail(f"{what}: {path} is not a valid WSQ image ({exc})") from exc
-        return data
     try:
         with Image.open(io.BytesIO(data)) as img:
             pixels = np.asarray(img.convert("L"), dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as exc:
         raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
-    return wsq.encode(pixels)
+    if min(pixels.shape) < MIN_FINGER_SIDE:
+        raise _fail(
+            f"{what}: {path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; a 500 ppi finger image"
+            f" needs at least {MIN_FINGER_SIDE} pixels on each side"
+        )
+    return wsq.encode(pixels), pixels
+
+
+def finger_quality(item: dict[str, Any], pixels: np.ndarray, path: Path, what: str) -> int:
+    """The quality given in the JSON (0-100), or the image's NFIQ 2 score when none is given."""
+    if "quality" in item:
+        quality = item["quality"]
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
+            raise _fail(f"{what}: quality must be a whole number from 0 to 100 (or left out to compute it)")
+        return quality
+    try:
+        return nfiq2_score(pixels)
+    except QualityUnavailable as exc:
+        raise _fail(f"{what}: cannot score {path}: {exc}; give a 'quality' or a better image") from exc
 
 
 def face_jpeg(path: Path, data: bytes) -> bytes:
-    if data.startswith(b"\xff\xd8"):
-        return data
+    """JPEG bytes for the face: a JPEG is kept as is (after checking it decodes), others re-encoded."""
     try:
         with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            if img.format == "JPEG":
+                return data
             out = io.BytesIO()
             img.convert("RGB").save(out, "JPEG", quality=90)
             return out.getvalue()
@@ -169,12 +192,13 @@ def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> 
                 raise _fail(f"{what}: exception must be one of {reasons}") from None
             fingers[position] = FingerException(position, reason, str(item.get("note", "")))
             continue
-        path, raw = _read(base_dir, item.get("image"), what)
-        quality = item.get("quality", 0)
         attempts = item.get("attempts", 1)
-        if not isinstance(quality, int) or not isinstance(attempts, int) or attempts < 1:
-            raise _fail(f"{what}: quality (0-100) and attempts (1 or more) must be whole numbers")
-        fingers[position] = FingerCapture(position, finger_wsq(path, raw, what), quality, attempts)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise _fail(f"{what}: attempts must be a whole number, 1 or more")
+        path, raw = _read(base_dir, item.get("image"), what)
+        wsq_bytes, pixels = finger_wsq(path, raw, what)
+        quality = finger_quality(item, pixels, path, what)
+        fingers[position] = FingerCapture(position, wsq_bytes, quality, attempts)
     return Enrollment(
         demographics=demographics,
         face=face,
