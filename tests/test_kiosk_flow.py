@@ -7,7 +7,6 @@ unplugged and replugged like the real ones, and serve real fixture images.
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 import time
@@ -293,13 +292,12 @@ def test_unplugging_the_scanner_mid_capture_shows_the_banner_and_capture_resumes
     flow.login("sup-1", "2580")
     flow.consent()
     flow.demographics()
+    station.scanner.finger.clear()  # no finger yet: the capture waits, polling
     flow.face()
     wizard = w.ctx.wizard
     assert wizard is not None and wizard.step is Step.FINGERS
-    wait_until(lambda: len(wizard.fingers) >= 1, 30, "first finger")
-    station.scanner.finger.clear()  # lift the finger, then unplug during the next upload
     done = len(wizard.fingers)
-    station.scanner.unplug_mid_upload = True
+    station.scanner.unplug_mid_upload = True  # the cable comes out while the image is uploading
     station.scanner.finger.set()
     wait_until(lambda: w.device_banner.isVisible() and "unplugged" in w.device_banner.text(), 10, "banner")
     assert "reconnect" in w.device_banner.text()
@@ -404,4 +402,3 @@ def test_receipt_pdf_has_the_purpose_and_qr(tmp_path: Path, qtbot: QtBot) -> Non
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
     assert text == receipt.qr_payload
-    del io

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
-from kiosk_ui.workers import FrameResult
+from kiosk_ui.workers import CameraWorker, FrameResult
 
 
 class FacePage(Page):
@@ -49,17 +49,16 @@ class FacePage(Page):
         lay.addLayout(buttons)
         self.take_btn.clicked.connect(lambda: self._capture(None))
         self.retake_btn.clicked.connect(self.retake)
-        self._connected = False
+        self._worker: CameraWorker | None = None
         self._capturing = False
         self._last: FrameResult | None = None
         self.frames_shown = 0
 
     def connect_camera(self) -> None:
-        w = self.ctx.camera_worker
+        w = self._worker = self.ctx.camera_worker
         w.frame_ready.connect(self._on_frame)
         w.still_ready.connect(self._on_still)
         w.failed.connect(lambda code, msg: self.instruction.setText(msg))
-        self._connected = True
 
     def retranslate(self) -> None:
         self.title.setText(self.t("face.title"))
@@ -97,7 +96,7 @@ class FacePage(Page):
             QTimer.singleShot(0, worker, worker.stop_preview)
 
     def _on_frame(self) -> None:
-        result = self.ctx.camera_worker.take()
+        result = self._worker.take() if self._worker is not None else None
         if (
             result is None
             or self._capturing
