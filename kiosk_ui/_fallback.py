@@ -45,7 +45,9 @@ def _minutiae(pixels: np.ndarray) -> Any:
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     extractor = nbis.new_nbis_extractor(
-        nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0)
+        nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0
+        )
     )
     return extractor, extractor.extract_minutiae(buf.getvalue())
 
@@ -59,7 +61,9 @@ def finger_matches(enrolled: bytes, live: bytes) -> bool:
     import nbis
 
     extractor = nbis.new_nbis_extractor(
-        nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0)
+        nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0
+        )
     )
     a = extractor.load_iso_19794_2_2005(enrolled)
     b = extractor.load_iso_19794_2_2005(live)

@@ -57,13 +57,22 @@ def row_height(font: QFont) -> int:
     return QFontMetrics(font).height() + 16
 
 
-def missing_glyphs(text: str, font: QFont) -> list[str]:
-    """Characters of ``text`` that ``font`` has no glyph for (formatting characters excepted)."""
-    raw = QRawFont.fromFont(font)
+def missing_glyphs(text: str, *fonts: QFont) -> list[str]:
+    """Characters of ``text`` that none of ``fonts`` has a glyph for (formatting characters excepted).
+
+    Each font is checked in every family of its fallback list (``QFont.families``), as Qt draws it.
+    """
+    raws: list[QRawFont] = []
+    for font in fonts:
+        for family in font.families() or [font.family()]:
+            f = QFont(font)
+            f.setFamilies([family])
+            raws.append(QRawFont.fromFont(f))
     out = []
     for ch in set(text):
         if ch in "\u2066\u2067\u2068\u2069\u200c\u200d\u200e\u200f\n\t":
             continue
-        if not raw.supportsCharacter(ch):
+        # supportsCharacter(str) mishandles characters outside Latin-1 in PySide: pass the code point.
+        if not any(raw.supportsCharacter(ord(ch)) for raw in raws):
             out.append(ch)
     return sorted(out)

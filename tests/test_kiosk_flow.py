@@ -38,7 +38,15 @@ from station.wizard import Step
 
 pytestmark = pytest.mark.qt
 FIX = Path(__file__).parent / "fixtures" / "kiosk"
-PII = ("Ahmed Raza", "35202-1234567-1", "3520212345671", "0300-1234567", "+923001234567", "احمد", "Muhammad Akram")
+PII = (
+    "Ahmed Raza",
+    "35202-1234567-1",
+    "3520212345671",
+    "0300-1234567",
+    "+923001234567",
+    "احمد",
+    "Muhammad Akram",
+)
 
 
 # -- in-process devices ----------------------------------------------------------------------------
@@ -363,7 +371,9 @@ def test_preview_frames_drop_rather_than_queue(station: Station) -> None:
     assert result is None or result.seq >= worker.frames_seen
 
 
-def test_watchdog_is_pinged_from_the_main_loop(station: Station, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watchdog_is_pinged_from_the_main_loop(
+    station: Station, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
@@ -400,5 +410,7 @@ def test_receipt_pdf_has_the_purpose_and_qr(tmp_path: Path, qtbot: QtBot) -> Non
     assert path is not None and path.read_bytes().startswith(b"%PDF")
     png = qr_png(receipt.qr_payload)
     img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
-    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(
+        cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    )
     assert text == receipt.qr_payload
