@@ -78,7 +78,7 @@ def synthetic_fingerprint(seed: int, width: int = 400, height: int = 500) -> np.
     """
     rng = np.random.default_rng(seed)
     theta = _orientation(width, height, rng, seed % 3)
-    nbins = 16
+    nbins = 12
     bins = np.round((theta % np.pi) / np.pi * nbins).astype(np.int64) % nbins
     period = rng.uniform(8.5, 10.0)
     kernels = []
@@ -86,7 +86,7 @@ def synthetic_fingerprint(seed: int, width: int = 400, height: int = 500) -> np.
         k = cv2.getGaborKernel((21, 21), 3.5, b * np.pi / nbins + np.pi / 2, period, 1.0, 0, ktype=cv2.CV_32F)
         kernels.append(k - k.mean())
     img = rng.normal(0, 1, (height, width)).astype(np.float32)
-    for _ in range(6):
+    for _ in range(5):
         grown = np.zeros_like(img)
         for b, k in enumerate(kernels):
             sel = bins == b

@@ -174,7 +174,10 @@ def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> 
     face = None
     if data.get("face") is not None:
         path, raw = _read(base_dir, data["face"], "face")
-        face = FaceCapture(jpeg=face_jpeg(path, raw), checks=dict(data.get("face_checks", {})))
+        checks = data.get("face_checks", {})
+        if not isinstance(checks, dict):
+            raise _fail("face_checks: expected an object of check names and results")
+        face = FaceCapture(jpeg=face_jpeg(path, raw), checks=dict(checks))
     fingers: dict[FingerPosition, FingerCapture | FingerException] = {}
     raw_fingers = data.get("fingers", {})
     if not isinstance(raw_fingers, dict):

@@ -180,15 +180,23 @@ def _sha256(data: bytes) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Face check results as CBOR-ready values (floats kept, tuples to lists, enums to values)."""
+    """Face check results as document values: str/int/bytes/bool/None, lists and str-keyed dicts.
+
+    Floats become their shortest exact decimal text (``repr``: ``float(text)`` gives the value back),
+    so the document holds no floating-point encoding; tuples become lists, enums their values.
+    """
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Enum):
-        return value.value
-    if value is None or isinstance(value, str | int | float | bool | bytes):
+        return _plain(value.value)
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # numpy scalar -> the Python int/float/bool it holds
+    if value is None or isinstance(value, str | int | bool | bytes):
         return value
+    if isinstance(value, float):
+        return repr(value)
     return str(value)
 
 
