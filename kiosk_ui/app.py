@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk_ui.context import KioskContext, cancel_capture
-from kiosk_ui.fonts import latin_font, load_fonts, urdu_font
+from kiosk_ui.fonts import URDU_FAMILY, latin_font, load_fonts, urdu_font
 from kiosk_ui.i18n import Lang
 from kiosk_ui.logbuffer import RingLog, TraceBuffer
 from kiosk_ui.pages.consent import ConsentPage
@@ -50,8 +50,8 @@ from station.wizard import Receipt, Step, StepBlocked
 log = logging.getLogger("kiosk")
 
 STYLE = """
-QWidget { font-size: 15pt; }
-QPushButton { min-height: 56px; padding: 6px 18px; border-radius: 8px; background: #e4e8ee; }
+QWidget { font-size: 15pt; font-family: "%(family)s"; }
+QPushButton { min-height: %(button)dpx; padding: 0px 18px; border-radius: 8px; background: #e4e8ee; }
 QPushButton[primary="true"] { background: #1b6e3a; color: white; font-weight: bold; }
 QPushButton:disabled { color: #8a9099; }
 QLineEdit, QComboBox { min-height: 48px; padding: 4px 10px; border: 2px solid #9aa3ad; border-radius: 6px; }
@@ -105,7 +105,7 @@ class KioskWindow(QMainWindow):
         self.setWindowTitle("Enrollment Station")
         app = QApplication.instance()
         assert isinstance(app, QApplication)
-        app.setStyleSheet(STYLE)
+        app.setStyleSheet(STYLE % {"family": "DejaVu Sans", "button": 56})
         self.watcher = _InputWatcher(self)
         app.installEventFilter(self.watcher)
 
@@ -264,6 +264,11 @@ class KioskWindow(QMainWindow):
         urdu = self.ctx.tr.urdu
         app.setLayoutDirection(Qt.LayoutDirection.RightToLeft if urdu else Qt.LayoutDirection.LeftToRight)
         app.setFont(urdu_font() if urdu else latin_font())
+        # A style sheet's font wins over QApplication.setFont on polished widgets: set the family there.
+        # Nastaliq needs about twice the line height of Latin text: taller buttons in Urdu.
+        app.setStyleSheet(
+            STYLE % {"family": URDU_FAMILY if urdu else "DejaVu Sans", "button": 72 if urdu else 56}
+        )
         t = self.ctx.tr.t
         self.app_title.setText(t("app.title"))
         self.lang_btn.setText(t("lang.switch"))

@@ -74,7 +74,7 @@ class UrduKeyboard(QWidget):
             for c, key in enumerate(row):
                 btn = QPushButton()
                 btn.setFont(font)
-                btn.setMinimumSize(56, 56)
+                btn.setMinimumSize(48, 46)
                 btn.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
                 btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)
                 btn.clicked.connect(lambda _=False, k=key: self.press(k))
@@ -84,7 +84,7 @@ class UrduKeyboard(QWidget):
         self.space_btn = QPushButton("␣")
         self.back_btn = QPushButton("⌫")
         for i, btn in enumerate((self.shift_btn, self.space_btn, self.back_btn)):
-            btn.setMinimumSize(56, 56)
+            btn.setMinimumSize(48, 46)
             btn.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             grid.addWidget(btn, 4, (0, 2, 8)[i], 1, (2, 6, 2)[i])
         self.shift_btn.setCheckable(True)

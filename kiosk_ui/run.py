@@ -34,7 +34,13 @@ def build_window(home: StationHome, *, windowed: bool = True, demo: bool = False
 
         demo_info = ensure_demo_home(home)
     config = home.load_config()
-    ctx = KioskContext(home=home, config=config, services=KioskServices(home, config), demo=demo_info)
+    committer = None
+    if demo:
+        from kiosk_ui.demo import demo_committer
+
+        committer = demo_committer(home)
+    services = KioskServices(home, config, committer=committer)
+    ctx = KioskContext(home=home, config=config, services=services, demo=demo_info)
     window = KioskWindow(ctx, windowed=windowed)
     window.attach_devices()
     return window

@@ -4,11 +4,13 @@ waits on conditions by running the Qt event loop (never ``sleep``)."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QBuffer, QEventLoop, QIODevice, QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QComboBox, QLineEdit
 
 from kiosk_ui.app import KioskWindow
@@ -139,8 +141,8 @@ class ScriptedFlow:
     def review_and_commit(self, timeout: float = 30.0) -> Receipt:
         self.shot("review")
         self.w.review.commit_btn.click()
-        wait_until(lambda: self.w.receipt.receipt is not None or bool(self.w.review.message.text())
-                   and self.w.ctx.wizard is not None and self.w.ctx.wizard.step is Step.REVIEW,
+        wait_until(lambda: self.w.receipt.receipt is not None or (bool(self.w.review.message.text())
+                   and self.w.ctx.wizard is not None and self.w.ctx.wizard.step is Step.REVIEW),
                    timeout, "commit")  # fmt: skip
         if self.w.receipt.receipt is None:
             raise ScriptTimeout(f"commit failed: {self.w.review.message.text()}")
@@ -163,6 +165,17 @@ class ScriptedFlow:
         return self.review_and_commit()
 
 
+def save_small_png(image: QImage, path: Path, colours: int = 96) -> None:
+    """A screenshot as a palette PNG (a few hundred colours are plenty for a UI): small to commit."""
+    from PIL import Image
+
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    pil = Image.open(io.BytesIO(bytes(buf.data().data()))).convert("RGB")
+    pil.quantize(colours, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+
+
 def screenshot_all(window: KioskWindow, out_dir: Path, operator_id: str, pin: str) -> list[Path]:
     """Every screen in English and Urdu as PNG files in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -177,8 +190,7 @@ def screenshot_all(window: KioskWindow, out_dir: Path, operator_id: str, pin: st
             window.apply_language()
             app.processEvents()
             path = out_dir / f"{name}-{lang.value}.png"
-            img = window.grab().toImage().convertToFormat(window.grab().toImage().Format.Format_Indexed8)
-            img.save(str(path), "PNG")
+            save_small_png(window.grab().toImage(), path)
             written.append(path)
         window.ctx.tr.lang = Lang.EN
         window.apply_language()

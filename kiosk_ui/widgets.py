@@ -37,9 +37,8 @@ class Page(QWidget):
 
 def big_button(text: str = "", *, primary: bool = False) -> QPushButton:
     btn = QPushButton(text)
-    btn.setMinimumHeight(64)
     btn.setMinimumWidth(160)
-    btn.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    btn.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
     if primary:
         btn.setProperty("primary", True)
     return btn

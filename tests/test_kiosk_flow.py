@@ -1,17 +1,16 @@
-"""The kiosk driven through its real widgets on the offscreen platform, with in-process scanner and camera.
+"""The kiosk driven through its real widgets on the offscreen platform, with simulated scanner and camera.
 
-The scanner and camera below implement the ``drivers.base`` interfaces in process (the protocol
-simulators ``sim://r30x`` / ``sim://camera`` replace them once those drivers are in the tree); they can be
-unplugged and replugged like the real ones, and serve real fixture images.
+The devices are ``kiosk_ui.demo_devices`` (the ``drivers.base`` interfaces in process, unplug/replug,
+real fixture images); the protocol simulators ``sim://r30x`` / ``sim://camera`` replace them once those
+drivers are in the tree.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,10 @@ import pytest
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QLineEdit, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
-from drivers.base import Camera, DeviceInfo, FingerImage, FingerprintScanner, ProgressFn
-from drivers.errors import DeviceNotFound, DeviceTimeout, DeviceUnplugged
-from drivers.url import DeviceURL, register
 from kiosk_ui import devices
 from kiosk_ui.app import KioskWindow
 from kiosk_ui.context import KioskContext
+from kiosk_ui.demo_devices import CAMERAS, SCANNERS, CameraControl, ScannerControl
 from kiosk_ui.script import ScriptedFlow, wait_until
 from kiosk_ui.services import KioskServices
 from station.auth import OperatorDirectory, OperatorFile, Role
@@ -49,107 +46,6 @@ PII = (
 )
 
 
-# -- in-process devices ----------------------------------------------------------------------------
-@dataclass
-class ScannerControl:
-    image: np.ndarray
-    plugged: threading.Event = field(default_factory=threading.Event)
-    finger: threading.Event = field(default_factory=threading.Event)
-    unplug_mid_upload: bool = False
-    captures: int = 0
-
-    def unplug(self) -> None:
-        self.plugged.clear()
-
-    def replug(self) -> None:
-        self.plugged.set()
-
-
-@dataclass
-class CameraControl:
-    frame: np.ndarray
-    plugged: threading.Event = field(default_factory=threading.Event)
-
-
-SCANNERS: dict[str, ScannerControl] = {}
-CAMERAS: dict[str, CameraControl] = {}
-
-
-class InProcessScanner(FingerprintScanner):
-    def __init__(self, url: str, control: ScannerControl) -> None:
-        self.url, self.c = url, control
-
-    def info(self) -> DeviceInfo:
-        return DeviceInfo(self.url, "fingerprint", "in-process test scanner")
-
-    def finger_present(self) -> bool:
-        return self.c.finger.is_set()
-
-    def capture(self, *, timeout: float = 10.0, progress: ProgressFn | None = None) -> FingerImage:
-        if not self.c.plugged.is_set():
-            raise DeviceUnplugged()
-        if not self.c.finger.wait(timeout):
-            raise DeviceTimeout("no finger")
-        total = 288
-        for done in range(0, total + 1, 32):
-            if progress is not None:
-                progress(min(done, total), total)
-            if self.c.unplug_mid_upload and done >= 128:
-                self.c.unplug_mid_upload = False
-                self.c.unplug()
-            if not self.c.plugged.is_set():
-                raise DeviceUnplugged()
-        self.c.captures += 1
-        return FingerImage(self.c.image.copy(), 500)
-
-    def close(self) -> None:
-        pass
-
-
-class InProcessCamera(Camera):
-    def __init__(self, url: str, control: CameraControl) -> None:
-        self.url, self.c = url, control
-        self.seq = 0
-
-    def info(self) -> DeviceInfo:
-        return DeviceInfo(self.url, "camera", "in-process test camera")
-
-    def start(self) -> None:
-        pass
-
-    def latest_frame(self) -> tuple[int, np.ndarray] | None:
-        if not self.c.plugged.is_set():
-            raise DeviceUnplugged()
-        self.seq += 1  # a new frame on every read: a live camera
-        return self.seq, self.c.frame
-
-    def still(self, *, timeout: float = 5.0) -> np.ndarray:
-        return self.c.frame.copy()
-
-    def close(self) -> None:
-        pass
-
-
-def open_test_scanner(url: DeviceURL, *, trace: Any = None) -> InProcessScanner:
-    control = SCANNERS[url.params["name"]]
-    if not control.plugged.is_set():
-        raise DeviceNotFound()
-    if trace is not None:
-        trace.write("-> ef01 ffffffff 01 0003 01 0005\n")
-    return InProcessScanner(url.raw, control)
-
-
-def open_test_camera(url: DeviceURL, *, trace: Any = None) -> InProcessCamera:
-    control = CAMERAS[url.params["name"]]
-    if not control.plugged.is_set():
-        raise DeviceNotFound()
-    return InProcessCamera(url.raw, control)
-
-
-register("sim:kiosk-test-scanner", "tests.test_kiosk_flow:open_test_scanner")
-register("sim:kiosk-test-camera", "tests.test_kiosk_flow:open_test_camera")
-
-
 # -- a station ---------------------------------------------------------------------------------------
 @dataclass
 class Station:
@@ -166,16 +62,14 @@ def station(tmp_path: Path, qtbot: QtBot, request: pytest.FixtureRequest) -> Ite
     name = request.node.name
     finger = cv2.imread(str(FIX / "egis0570.png"), cv2.IMREAD_GRAYSCALE)
     scanner = ScannerControl(finger)
-    scanner.plugged.set()
     scanner.finger.set()
     camera = CameraControl(cv2.imread(str(FIX / "astronaut-portrait.jpg")))
-    camera.plugged.set()
     SCANNERS[name], CAMERAS[name] = scanner, camera
     home = StationHome(tmp_path / "home")
     cfg = StationConfig(
         station_id="uc-test-01",
-        scanner_url=f"sim://kiosk-test-scanner?name={name}",
-        camera_url=f"sim://kiosk-test-camera?name={name}",
+        scanner_url=f"sim://kiosk-scanner?name={name}",
+        camera_url=f"sim://kiosk-camera?name={name}",
         printer=f"pdf:{tmp_path / 'receipt.pdf'}",
     )
     home.save_config(cfg)
@@ -349,7 +243,7 @@ def test_escape_and_close_need_a_technician(station: Station, qtbot: QtBot) -> N
     flow.login("tech-1", "1357")
     assert w.tech_btn.isVisible()
     w.show_page(w.technician)
-    assert "sim://kiosk-test-scanner" in w.technician.devices.toPlainText()
+    assert "sim://kiosk-scanner" in w.technician.devices.toPlainText()
     w.technician.exit_btn.click()
     assert not w.isVisible()
 

@@ -10,7 +10,7 @@ from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
 from kiosk_ui.pages.demographics import LTR_FIELDS
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
-from station.enrollment import FingerException, FingerPosition
+from station.enrollment import ApplicationKind, FingerException, FingerPosition, Gender
 from station.errors import StationError
 from station.wizard import ALL_FIELDS, Receipt, Step, StepBlocked
 
@@ -46,13 +46,13 @@ class ReviewPage(Page):
         side = QVBoxLayout()
         self.face = QLabel()
         self.face.setObjectName("reviewFace")
-        self.face.setFixedSize(180, 240)
+        self.face.setFixedSize(135, 180)
         side.addWidget(self.face)
         fingers = QGridLayout()
         self.fingers: dict[FingerPosition, QLabel] = {}
         for pos in FingerPosition:
             lbl = QLabel()
-            lbl.setFixedSize(72, 88)
+            lbl.setFixedSize(64, 76)
             lbl.setAlignment(Qt.AlignmentFlag.AlignCenter)
             lbl.setWordWrap(True)
             lbl.setStyleSheet("border:1px solid #7a808a; font-size:9pt;")
@@ -109,6 +109,13 @@ class ReviewPage(Page):
             value = w.get(name, "")
             if name == "consent":
                 text = self.t("status.yes") if value else self.t("status.no")
+            elif name in ("kind", "gender") and value:
+                enum_type = ApplicationKind if name == "kind" else Gender
+                try:
+                    member = enum_type(value)
+                    text = member.ur if urdu else member.en
+                except ValueError:
+                    text = str(value)
             elif name in LTR_FIELDS:
                 text = ltr(value) if urdu else str(value)
             else:
@@ -116,7 +123,7 @@ class ReviewPage(Page):
             lbl.setText(text)
         if w.face is not None:
             img = QImage.fromData(w.face.jpeg, "JPEG")
-            self.face.setPixmap(QPixmap.fromImage(img).scaled(180, 240, Qt.AspectRatioMode.KeepAspectRatio))
+            self.face.setPixmap(QPixmap.fromImage(img).scaled(135, 180, Qt.AspectRatioMode.KeepAspectRatio))
         else:
             self.face.clear()
         for pos, lbl in self.fingers.items():
@@ -127,7 +134,7 @@ class ReviewPage(Page):
                 reason = item.reason.ur if urdu else item.reason.en
                 lbl.setText(f"{int(pos)}\n{reason}")
             elif item is not None and preview is not None:
-                lbl.setPixmap(QPixmap.fromImage(preview).scaled(70, 86, Qt.AspectRatioMode.KeepAspectRatio))
+                lbl.setPixmap(QPixmap.fromImage(preview).scaled(62, 74, Qt.AspectRatioMode.KeepAspectRatio))
             elif item is not None:
                 lbl.setText(f"{int(pos)}\n{item.quality}")  # type: ignore[union-attr]
             else:
