@@ -1,0 +1,149 @@
+"""Kiosk responsiveness: GUI-thread stalls during a scripted enrollment, and cold start to login.
+
+1. Stalls: a QTimer heartbeat every 5 ms on the GUI thread records how late each tick fires while a full
+   enrollment runs through the real widgets with simulated devices (login with argon2id, inline
+   validation, live face preview with checks, ten fingers with upload progress, WSQ and quality, sealing,
+   receipt). Targets: p99 < 16 ms (one frame at 60 Hz), worst < 100 ms.
+2. Cold start: a fresh process from spawn to the login screen painted, against a bare QApplication
+   showing one empty window (median of N runs each, side by side). The ratio is the headline.
+
+    .venv/bin/python bench/ui.py [--quick]
+
+Last line: the headline figure (cold-start ratio), with the stall figures beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+BARE = """
+import time, sys
+t0 = time.monotonic()
+from PySide6.QtWidgets import QApplication, QWidget
+app = QApplication(sys.argv[:1])
+w = QWidget(); w.resize(1280, 800); w.show(); app.processEvents()
+print("READY", time.monotonic() - t0, flush=True)
+"""
+
+KIOSK = """
+import time, sys
+t0 = time.monotonic()
+from pathlib import Path
+from station.home import StationHome
+from kiosk_ui.run import build_window
+w = build_window(StationHome(Path(sys.argv[1])), windowed=True, demo=True)
+w.show()
+from PySide6.QtWidgets import QApplication
+QApplication.processEvents()
+assert w.stack.currentWidget() is w.login and w.login.isVisible()
+print("READY", time.monotonic() - t0, flush=True)
+w.force_close()
+"""
+
+
+def spawn_time(code: str, *args: str) -> float:
+    """Seconds from spawning the interpreter to its READY line."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("READY"):
+            elapsed = time.monotonic() - t0
+            proc.wait(timeout=60)
+            return elapsed
+    proc.wait(timeout=60)
+    raise RuntimeError(f"no READY line (exit {proc.returncode})")
+
+
+def cold_start(runs: int, home: Path) -> tuple[float, float]:
+    spawn_time(KIOSK, str(home))  # creates the demo home and warms the OS file cache for both
+    spawn_time(BARE)
+    kiosk, bare = [], []
+    for _ in range(runs):  # interleaved, so drift affects both alike
+        bare.append(spawn_time(BARE))
+        kiosk.append(spawn_time(KIOSK, str(home)))
+    return statistics.median(kiosk), statistics.median(bare)
+
+
+def stalls(home: Path, enrollments: int) -> tuple[list[float], float]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from kiosk_ui.demo import DEMO_OPERATOR, DEMO_PIN
+    from kiosk_ui.run import build_window
+    from kiosk_ui.script import ScriptedFlow
+    from station.home import StationHome
+
+    window = build_window(StationHome(home), windowed=True, demo=True)
+    window.ctx.extra["offscreen"] = True
+    window.resize(1280, 800)
+    window.show()
+    late: list[float] = []
+    clock = QElapsedTimer()
+    period = 5.0
+    last = [0.0]
+
+    def beat() -> None:
+        now = clock.nsecsElapsed() / 1e6
+        late.append(max(0.0, now - last[0] - period))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(int(period))
+    timer.timeout.connect(beat)
+    clock.start()
+    timer.start()
+    t0 = time.monotonic()
+    try:
+        for i in range(enrollments):
+            flow = ScriptedFlow(window)
+            flow.enroll(DEMO_OPERATOR, DEMO_PIN)
+            if i + 1 < enrollments:
+                window.lock(idle=False)
+    finally:
+        timer.stop()
+        window.force_close()
+    return late, time.monotonic() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer runs (under a minute)")
+    args = ap.parse_args()
+    runs, enrollments = (3, 1) if args.quick else (7, 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "station"
+        kiosk_s, bare_s = cold_start(runs, home)
+        late, took = stalls(home, enrollments)
+    late.sort()
+    p99 = late[min(len(late) - 1, int(len(late) * 0.99))]
+    worst = late[-1]
+    ratio = kiosk_s / bare_s
+    print(f"enrollments run        {enrollments} in {took:.1f} s, {len(late)} heartbeats (5 ms)")
+    print(f"GUI stall p50          {statistics.median(late):7.2f} ms")
+    print(f"GUI stall p99          {p99:7.2f} ms   (target < 16 ms: {'ok' if p99 < 16 else 'MISSED'})")
+    print(f"GUI stall worst        {worst:7.2f} ms   (target < 100 ms: {'ok' if worst < 100 else 'MISSED'})")
+    print(f"cold start: bare Qt    {bare_s * 1000:7.0f} ms (median of {runs})")
+    print(f"cold start: kiosk      {kiosk_s * 1000:7.0f} ms (median of {runs}, to login screen)")
+    print(f"cold start ratio kiosk/bare = {ratio:.2f}  (GUI stall p99 {p99:.1f} ms, worst {worst:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
