@@ -80,6 +80,11 @@ def _is_arabic_letter(ch: str) -> bool:
     return in_block and unicodedata.category(ch)[0] in ("L", "M")
 
 
+def _has_control(text: str) -> bool:
+    """Control or format characters (line breaks, bidi overrides…), except Urdu's ZWNJ/ZWJ."""
+    return any(unicodedata.category(ch)[0] == "C" and ch not in "\u200c\u200d" for ch in text)
+
+
 def normalise_cnic(text: str) -> str:
     """``3520212345671`` or ``35202-1234567-1`` (spaces allowed) to ``35202-1234567-1``; else unchanged."""
     digits = re.sub(r"[\s\-]", "", text or "")
@@ -320,7 +325,7 @@ def check_latin_address(value: Any, field: str) -> Problem | None:
 def check_required_text(value: Any, field: str, max_len: int = MAX_PLACE) -> Problem | None:
     label_en, label_ur = FIELD_LABELS.get(field, (field, field))
     text = value.strip() if isinstance(value, str) else ""
-    if not text or len(text) > max_len or not text.isprintable():
+    if not text or len(text) > max_len or _has_control(text):
         return Problem(
             field,
             "required",
@@ -493,9 +498,24 @@ def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Probl
     if face_problem is not None:
         problems.append(face_problem)
     problems.extend(check_fingers(enrollment.fingers))
-    for name in ("operator_id", "station_id"):
-        if not getattr(enrollment, name):
-            problems.append(Problem(name, "required", f"{name} is missing.", f"{name} موجود نہیں۔"))
+    if not enrollment.operator_id.strip():
+        problems.append(
+            Problem(
+                "operator_id",
+                "required",
+                "No operator is signed in for this enrollment: sign in again and repeat the commit.",
+                "اس اندراج کے لیے کوئی آپریٹر سائن اِن نہیں: دوبارہ سائن اِن کر کے محفوظ کریں۔",
+            )
+        )
+    if not enrollment.station_id.strip():
+        problems.append(
+            Problem(
+                "station_id",
+                "required",
+                "The station has no station id: run 'station init' or ask the technician.",
+                "اسٹیشن کی شناخت موجود نہیں: تکنیکی عملے سے رابطہ کریں۔",
+            )
+        )
     return problems
 
 
