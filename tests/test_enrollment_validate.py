@@ -29,6 +29,7 @@ from station.enrollment import (
     ltr_isolate,
     normalise_cnic,
     normalise_mobile,
+    normalise_urdu,
     validate,
     validate_field,
 )
@@ -445,3 +446,24 @@ def test_all_exceptions_is_refused_and_face_is_required() -> None:
 
 def test_demographics_fields_match_field_labels() -> None:
     assert [f.name for f in dataclasses.fields(Demographics)] == list(FIELD_LABELS)
+
+
+arabic_variants = st.text(alphabet=list("كيىهةـ٠١٢٣٤٥٦٧٨٩") + list("ابپتکیہۃ ۱۲"), min_size=1, max_size=20)
+
+
+@given(arabic_variants)
+def test_normalise_urdu_gives_one_spelling(text: str) -> None:
+    out = normalise_urdu(text)
+    assert normalise_urdu(out) == out
+    assert not set(out) & set("كيىهةـ٠١٢٣٤٥٦٧٨٩")
+    assert out == out.strip() and "  " not in out
+    assert len(out) <= len(text)
+    if any(not ch.isdigit() and not ch.isspace() for ch in out):
+        assert check_urdu_text(out, "present_address_ur", allow_digits=True, max_len=200) is None
+
+
+def test_loader_normalises_urdu_and_spaces() -> None:
+    raw = dict(EXAMPLE_DEMOGRAPHICS, name_ur="  علي   رضا ", name_en=" Ali   Raza ")
+    d = demographics_from_dict(raw)
+    assert d.name_ur == "علی رضا" and d.name_en == "Ali Raza"
+    assert normalise_urdu("كاظم") == "کاظم"

@@ -19,6 +19,7 @@ from station.enrollment.validate import (
     ltr_isolate,
     normalise_cnic,
     normalise_mobile,
+    normalise_urdu,
     validate,
     validate_field,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "ltr_isolate",
     "normalise_cnic",
     "normalise_mobile",
+    "normalise_urdu",
     "validate",
     "validate_field",
     "write_example",

@@ -42,7 +42,7 @@ from station.enrollment.model import (
     Gender,
 )
 from station.enrollment.quality import QualityUnavailable, nfiq2_score
-from station.enrollment.validate import normalise_cnic, normalise_mobile, parse_date
+from station.enrollment.validate import normalise_cnic, normalise_mobile, normalise_urdu, parse_date
 from station.errors import ValidationFailed
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
@@ -150,7 +150,7 @@ def demographics_from_dict(raw: Any) -> Demographics:
         value = raw.get(name, "")
         if not isinstance(value, str):
             raise _fail(f"demographics.{name}: expected text")
-        values[name] = value.strip()
+        values[name] = normalise_urdu(value) if name.endswith("_ur") else " ".join(value.split())
     mobile = str(raw.get("mobile", ""))
     if born is None:
         raise _fail("demographics.date_of_birth: expected a date written YYYY-MM-DD")

@@ -85,6 +85,28 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch)[0] == "C" and ch not in "\u200c\u200d" for ch in text)
 
 
+#: Arabic-keyboard letters and digits to their Urdu forms, so one name has one spelling in the record.
+_URDU_FORMS = str.maketrans(
+    {
+        "\u0643": "\u06a9",  # ARABIC KAF -> KEHEH (ک)
+        "\u064a": "\u06cc",  # ARABIC YEH -> FARSI YEH (ی)
+        "\u0649": "\u06cc",  # ALEF MAKSURA -> FARSI YEH (ی)
+        "\u0647": "\u06c1",  # HEH -> HEH GOAL (ہ)
+        "\u0629": "\u06c3",  # TEH MARBUTA -> TEH MARBUTA GOAL (ۃ)
+        "\u0640": None,  # TATWEEL (decorative stretching) dropped
+        **{chr(0x0660 + i): chr(0x06F0 + i) for i in range(10)},  # Arabic-Indic -> Urdu digits
+    }
+)
+
+
+def normalise_urdu(text: str) -> str:
+    """Urdu text in one spelling: NFC, Arabic letter variants to Urdu ones, single spaces, trimmed."""
+    if not isinstance(text, str):
+        return text
+    out = unicodedata.normalize("NFC", text).translate(_URDU_FORMS)
+    return " ".join(out.split())
+
+
 def normalise_cnic(text: str) -> str:
     """``3520212345671`` or ``35202-1234567-1`` (spaces allowed) to ``35202-1234567-1``; else unchanged."""
     digits = re.sub(r"[\s\-]", "", text or "")
