@@ -9,7 +9,7 @@ Rules worth knowing:
 
 * CNIC ``NNNNN-NNNNNNN-N``; the first digit is the province code (1–7). The last digit is odd for
   men and even for women. NADRA issues transgender ("X") cards with either parity, so for them the
-  parity is not checked.
+  parity is not checked. The father's or husband's CNIC is a man's, so it must end in an odd digit.
 * Date of birth: a real date, not in the future, at most :data:`MAX_AGE` years ago. The age must
   fit the application kind (:data:`AGE_RULES`, configurable): identity-card kinds need
   :data:`MIN_AGE` (18) or more; a juvenile card is for under-18s. Younger children without a
@@ -176,6 +176,15 @@ def check_parent_cnic(value: str, own_cnic: str | None = None) -> Problem | None
             "The father's or husband's CNIC must be 13 digits written as 12345-1234567-1.",
             f"والد یا شوہر کا شناختی کارڈ نمبر {ltr_isolate('12345-1234567-1')}"
             " کی طرح ۱۳ ہندسوں کا ہونا چاہیے۔",
+        )
+    if int(normalise_cnic(value)[-1]) % 2 == 0:
+        return Problem(
+            "parent_cnic",
+            "parent_cnic.gender",
+            "The father's or husband's CNIC must be a man's CNIC, which ends in an odd digit:"
+            " check the last digit.",
+            "والد یا شوہر کا شناختی کارڈ مرد کا ہونا چاہیے، جس کا آخری ہندسہ طاق ہوتا ہے:"
+            " آخری ہندسہ دوبارہ دیکھیں۔",
         )
     if own_cnic is not None and normalise_cnic(value) == normalise_cnic(own_cnic):
         return Problem(
