@@ -17,6 +17,7 @@ Rules worth knowing:
 * Mobile: Pakistani mobile numbers in any usual writing (``0300-1234567``, ``+92 300 1234567``,
   ``923001234567``), normalised to ``+923001234567``.
 * Urdu fields: Arabic-script letters, spaces and Urdu punctuation only (addresses may hold digits).
+  :func:`normalise_urdu` gives one spelling (Arabic-keyboard kaf/yeh/heh to their Urdu forms).
 """
 
 from __future__ import annotations
