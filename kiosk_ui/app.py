@@ -105,7 +105,6 @@ class KioskWindow(QMainWindow):
         self.setWindowTitle("Enrollment Station")
         app = QApplication.instance()
         assert isinstance(app, QApplication)
-        app.setStyleSheet(STYLE % {"family": "DejaVu Sans", "button": 56})
         self.watcher = _InputWatcher(self)
         app.installEventFilter(self.watcher)
 
@@ -400,7 +399,7 @@ class KioskWindow(QMainWindow):
             if p is not self.receipt:
                 p.clear_pii()
         log.info("enrollment committed")
-        self.receipt.show_receipt(receipt)
+        self.receipt.show_receipt(receipt, self.review.qr_png)
         self.show_page(self.receipt)
 
     def cancel_enrollment(self) -> None:

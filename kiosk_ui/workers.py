@@ -29,6 +29,7 @@ from PySide6.QtGui import QImage
 
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnplugged
 from kiosk_ui import devices
+from kiosk_ui.encoder import Encoder
 
 log = logging.getLogger("kiosk.workers")
 
@@ -218,9 +219,16 @@ class ScannerWorker(_DeviceWorkerBase):
         self.trace = trace
         self._job: str | None = None
         self._cancel = threading.Event()
+        self.encoder = Encoder()
 
     def _open(self) -> None:
+        self.encoder.warm()
         self.device = devices.open_scanner(self.url, trace=self.trace)
+
+    @Slot()
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.encoder.close()
 
     def _after_reopen(self) -> None:
         if self._job is not None:
@@ -272,7 +280,7 @@ class ScannerWorker(_DeviceWorkerBase):
             return
         self._job = None
         try:
-            wsq, quality = devices.encode_and_score(image.pixels, image.ppi)
+            wsq, quality = self.encoder.encode_and_score(image.pixels, image.ppi)
         except Exception as exc:
             log.warning("finger processing failed: %s", type(exc).__name__)
             self.failed.emit(job, "finger.processing", "The image could not be processed: capture again.")

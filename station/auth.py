@@ -377,7 +377,7 @@ class OperatorDirectory:
         op = self.get(operator_id) if OPERATOR_ID_RE.fullmatch(operator_id) else None
         if op is None or not op.enabled:
             # Same cost as a real check, so timing does not reveal which ids exist.
-            verify_pin(_DUMMY_HASH, pin)
+            verify_pin(_dummy_hash(), pin)
             raise AuthError(
                 "Operator id or PIN is wrong: try again.",
                 urdu="آپریٹر شناخت یا پن غلط ہے: دوبارہ کوشش کریں۔",
@@ -412,7 +412,14 @@ class OperatorDirectory:
         return op
 
 
-_DUMMY_HASH = _HASHER.hash("0000000000")
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown ids (made on first use: argon2 costs ~50 ms at import)."""
+    if not _DUMMY:
+        _DUMMY.append(_HASHER.hash("0000000000"))
+    return _DUMMY[0]
 
 
 @dataclass

@@ -3,7 +3,7 @@ with its reason; a progress bar while a serial scanner uploads the image (about 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -57,6 +57,11 @@ class FingersPage(Page):
         self.progress.setObjectName("uploadProgress")
         self.progress.setTextVisible(True)
         self.progress.hide()
+        self._pending_progress: tuple[int, int] | None = None
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(80)
+        self._progress_timer.timeout.connect(self._apply_progress)
         for w in (self.prompt, self.quality, self.progress):
             lay.addWidget(w)
         exc = QGridLayout()
@@ -162,13 +167,26 @@ class FingersPage(Page):
         request_capture(self.ctx, self._job)
 
     def _on_progress(self, job: str, done: int, total: int) -> None:
+        """Upload progress arrives per data packet; the bar is redrawn at most ~12 times a second
+        (QProgressBar repaints synchronously on every setValue)."""
         if job != self._job:
             return
-        self.progress.setMaximum(max(1, total))
-        self.progress.setValue(done)
-        self.progress.setVisible(done < total)
-        if done < total:
-            self.prompt.setText(self.t("fingers.uploading"))
+        self._pending_progress = (done, total)
+        if not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _apply_progress(self) -> None:
+        if self._pending_progress is None or self._job is None:
+            return
+        done, total = self._pending_progress
+        self._pending_progress = None
+        uploading = done < total
+        if uploading:
+            self.progress.setMaximum(max(1, total))
+            self.progress.setValue(done)
+            if not self.progress.isVisible():
+                self.progress.show()
+                self.prompt.setText(self.t("fingers.uploading"))
 
     def _on_failed(self, job: str, code: str, message: str) -> None:
         if job == self._job and self.current is not None:

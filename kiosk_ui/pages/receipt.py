@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from kiosk_ui import printing
@@ -58,9 +58,10 @@ class ReceiptPage(Page):
         self.print_btn.clicked.connect(self.print_receipt)
         self.next_btn.clicked.connect(self.next_citizen.emit)
 
-    def show_receipt(self, receipt: Receipt) -> None:
+    def show_receipt(self, receipt: Receipt, qr_png: bytes | None = None) -> None:
         self.receipt = receipt
-        self.qr.setPixmap(QPixmap.fromImage(printing.qr_image(receipt.qr_payload)))
+        png = qr_png if qr_png is not None else printing.qr_png(receipt.qr_payload)
+        self.qr.setPixmap(QPixmap.fromImage(QImage.fromData(png, "PNG")))
         self.message.clear()
         self.retranslate()
 

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVB
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
+from kiosk_ui.printing import qr_png
 from kiosk_ui.pages.demographics import LTR_FIELDS
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from station.enrollment import ApplicationKind, FingerException, FingerPosition, Gender
@@ -23,6 +24,7 @@ class ReviewPage(Page):
     def __init__(self, ctx: KioskContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self.finger_previews: dict[FingerPosition, QImage] = {}
+        self.qr_png: bytes | None = None
         lay = QVBoxLayout(self)
         self.title = title_label()
         lay.addWidget(self.title)
@@ -155,10 +157,17 @@ class ReviewPage(Page):
             return
         self.commit_btn.setEnabled(False)
         self.message.setText(self.t("review.sealing"))
-        self.ctx.tasks.run(lambda: self.ctx.services.commit(enrollment), self._done, self._failed)
 
-    def _done(self, receipt: object) -> None:
+        def commit() -> tuple[Receipt, bytes]:
+            receipt = self.ctx.services.commit(enrollment)
+            return receipt, qr_png(receipt.qr_payload)  # the QR is drawn here, not on the GUI thread
+
+        self.ctx.tasks.run(commit, self._done, self._failed)
+
+    def _done(self, result: object) -> None:
+        receipt, qr = result  # type: ignore[misc]
         assert isinstance(receipt, Receipt)
+        self.qr_png = qr
         w = self.ctx.wizard
         if w is not None:
             w.committed(receipt)
