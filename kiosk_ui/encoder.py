@@ -24,6 +24,12 @@ def _encode_and_score(pixels: np.ndarray, ppi: int) -> tuple[bytes, int]:
     return encode_and_score(pixels, ppi)
 
 
+def _template(pixels: np.ndarray) -> bytes:
+    from kiosk_ui.devices import finger_template
+
+    return finger_template(pixels)
+
+
 def _ready() -> bool:
     import kiosk_ui.devices  # noqa: F401  (imports numpy, Pillow, the WSQ codec)
 
@@ -76,6 +82,20 @@ class Encoder:
         from kiosk_ui.devices import encode_and_score
 
         return encode_and_score(pixels, ppi)
+
+    def template(self, pixels: np.ndarray) -> bytes:
+        """A finger template (minutiae extraction holds the GIL for a long time: done in the helper)."""
+        pool = self._get()
+        if pool is not None:
+            try:
+                return pool.submit(_template, pixels).result(timeout=60)
+            except (OSError, RuntimeError, BrokenProcessPool) as exc:
+                log.warning("encoder process failed (%s): extracting in this thread", type(exc).__name__)
+                self._broken = True
+                self._pool = None
+        from kiosk_ui.devices import finger_template
+
+        return finger_template(pixels)
 
     def close(self) -> None:
         if self._pool is not None:

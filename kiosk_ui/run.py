@@ -81,8 +81,9 @@ def run_kiosk(
             window.show()
             shots = out or (home.root / "screenshots")
             paths = screenshot_all(window, shots, DEMO_OPERATOR, DEMO_PIN)
-            receipt = window.receipt.receipt or getattr(window, "last_receipt", None)
+            receipt = window.ctx.extra.get("last_receipt")
             print(f"{len(paths)} screenshots in {shots}")
+            print(f"Receipt printed to {window.ctx.extra.get('printed_to')}")
             if receipt is not None:
                 print(demo_receipt_text(receipt))
                 print(receipt.packet_id)

@@ -196,7 +196,9 @@ def screenshot_all(window: KioskWindow, out_dir: Path, operator_id: str, pin: st
         window.apply_language()
 
     flow = ScriptedFlow(window, grab)
-    flow.enroll(operator_id, pin)
+    receipt = flow.enroll(operator_id, pin)
+    window.ctx.extra["last_receipt"] = receipt
+    window.ctx.extra["printed_to"] = flow.print_receipt()
     for page, name in (
         (window.status, "status"),
         (window.technician, "technician"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from kiosk_ui import devices
 from kiosk_ui.context import KioskContext, cancel_capture, request_capture
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from kiosk_ui.workers import FingerResult
@@ -138,7 +137,7 @@ class LoginPage(Page):
         self.message.setText(self.t("login.checking"))
 
         def verify() -> Operator:
-            return self.ctx.services.check_finger(pending, devices.finger_template(pixels))
+            return self.ctx.services.check_finger(pending, self.ctx.scanner_worker.encoder.template(pixels))
 
         self.ctx.tasks.run(verify, self._finger_ok, self._finger_failed)
 

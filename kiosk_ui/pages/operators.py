@@ -5,7 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
-from kiosk_ui import devices
 from kiosk_ui.context import KioskContext, request_capture
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from kiosk_ui.workers import FingerResult
@@ -70,7 +69,8 @@ class OperatorsPage(Page):
         if not isinstance(result, FingerResult) or result.job != "onboard":
             return
         pixels = result.pixels
-        self.ctx.tasks.run(lambda: devices.finger_template(pixels), self._template_ok, self._error)
+        encoder = self.ctx.scanner_worker.encoder
+        self.ctx.tasks.run(lambda: encoder.template(pixels), self._template_ok, self._error)
 
     def _template_ok(self, template: object) -> None:
         assert isinstance(template, bytes)
