@@ -308,3 +308,50 @@ def test_receipt_pdf_has_the_purpose_and_qr(tmp_path: Path, qtbot: QtBot) -> Non
         cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
     )
     assert text == receipt.qr_payload
+
+
+def test_supervisor_onboards_an_operator_who_then_logs_in(station: Station) -> None:
+    w = station.window
+    ScriptedFlow(w).login("sup-1", "2580")
+    assert w.operators_btn.isVisible()
+    w.operators_btn.click()
+    page = w.operators
+    page.op_id.setText("op-7")
+    page.pin1.setText("4826")
+    page.pin2.setText("4826")
+    page.finger_btn.click()
+    wait_until(lambda: len(page.templates) == 1, 30, "finger enrolled")
+    added: list[object] = []
+    page.added.connect(added.append)
+    page.save_btn.click()
+    wait_until(lambda: bool(added), 10, "operator added")
+    assert page.pin1.text() == "" and page.templates == []
+    w.lock(idle=False)
+    ScriptedFlow(w).login("op-7", "4826")
+    assert w.ctx.operator is not None and w.ctx.operator.operator_id == "op-7"
+    assert not w.operators_btn.isVisible() and not w.tech_btn.isVisible()
+
+
+def test_review_edit_and_language_switch_keep_the_values(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    flow.face()
+    flow.fingers()
+    wizard = w.ctx.wizard
+    assert wizard is not None and wizard.step is Step.REVIEW
+    assert w.review.values["cnic"].text() == "35202-1234567-1"
+    w.toggle_language()  # Urdu: the CNIC is shown inside a left-to-right isolate
+    assert w.review.values["cnic"].text() == "\u206635202-1234567-1\u2069"
+    w.toggle_language()
+    w.review.edit_btns[Step.DEMOGRAPHICS].click()  # type: ignore[attr-defined]
+    assert w.stack.currentWidget() is w.demographics
+    name = w.demographics.inputs["name_en"]
+    assert isinstance(name, QLineEdit) and name.text() == "Ahmed Raza"
+    name.setText("Ahmed Raza Khan")
+    name.textEdited.emit(name.text())
+    w.next_btn.click()
+    assert w.stack.currentWidget() is w.review
+    assert w.review.values["name_en"].text() == "Ahmed Raza Khan"
