@@ -36,7 +36,7 @@ def finger_quality(pixels: np.ndarray) -> int:
         return 0
     area = fg.mean()
     score = 100 * min(1.0, area / 0.5) ** 0.5 * float(np.clip(coherence[fg].mean() / 0.6, 0, 1))
-    return int(round(score))
+    return round(score)
 
 
 def _minutiae(pixels: np.ndarray) -> Any:
@@ -96,8 +96,10 @@ def check_face(frame: np.ndarray) -> FaceReport:
         box = (x, y, w, h)
         cx, cy = x + w / 2, y + h / 2
         H, W = grey.shape
-        checks.append(FaceCheck("centred", abs(cx - W / 2) < W * 0.15 and abs(cy - H / 2) < H * 0.2,
-                                "Move to the centre of the picture.", "تصویر کے درمیان میں آئیں۔"))  # fmt: skip
+        centred = abs(cx - W / 2) < W * 0.15 and abs(cy - H / 2) < H * 0.2
+        checks.append(
+            FaceCheck("centred", centred, "Move to the centre of the picture.", "تصویر کے درمیان میں آئیں۔")
+        )
         checks.append(FaceCheck("size", w > W * 0.15, "Move closer to the camera.", "کیمرے کے قریب آئیں۔"))
         roi = grey[y : y + h, x : x + w]
         sharp = cv2.Laplacian(roi, cv2.CV_64F).var() if roi.size else 0.0
@@ -126,7 +128,7 @@ def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:
     token = cv2.resize(crop, (480, 640), interpolation=cv2.INTER_AREA)
     quality, jpeg = 90, b""
     while quality >= 30:
-        ok, enc = cv2.imencode(".jpg", token, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        _, enc = cv2.imencode(".jpg", token, [cv2.IMWRITE_JPEG_QUALITY, quality])
         jpeg = enc.tobytes()
         if len(jpeg) <= 40_000:
             break

@@ -65,7 +65,7 @@ def run_kiosk(
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
         return 1
     from kiosk_ui.demo import DEMO_OPERATOR, DEMO_PIN, demo_receipt_text
-    from kiosk_ui.script import ScriptedFlow, screenshot_all
+    from kiosk_ui.script import screenshot_all
 
     try:
         if screenshots is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QWidget
@@ -65,7 +67,12 @@ def title_label() -> QLabel:
 class Banner(QLabel):
     """A coloured strip across the window (device problems, demo mode)."""
 
-    COLOURS = {"error": "#b3261e", "ok": "#1b6e3a", "demo": "#7a4b00", "info": "#24527a"}
+    COLOURS: ClassVar[dict[str, str]] = {
+        "error": "#b3261e",
+        "ok": "#1b6e3a",
+        "demo": "#7a4b00",
+        "info": "#24527a",
+    }
 
     def __init__(self, kind: str = "info", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,7 +109,12 @@ class HandDiagram(QWidget):
     """Two hands; each finger coloured by state; a click selects a finger."""
 
     finger_clicked = Signal(int)
-    COLOURS = {"todo": "#c9ced6", "current": "#f2b01e", "done": "#2e9d57", "exception": "#b3261e"}
+    COLOURS: ClassVar[dict[str, str]] = {
+        "todo": "#c9ced6",
+        "current": "#f2b01e",
+        "done": "#2e9d57",
+        "exception": "#b3261e",
+    }
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVB
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
-from kiosk_ui.printing import qr_png
 from kiosk_ui.pages.demographics import LTR_FIELDS
+from kiosk_ui.printing import qr_png
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from station.enrollment import ApplicationKind, FingerException, FingerPosition, Gender
 from station.errors import StationError
