@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QLineEdit, QPlainTextEdit
 from pytestqt.qtbot import QtBot
 
@@ -355,3 +356,28 @@ def test_review_edit_and_language_switch_keep_the_values(station: Station) -> No
     w.next_btn.click()
     assert w.stack.currentWidget() is w.review
     assert w.review.values["name_en"].text() == "Ahmed Raza Khan"
+
+
+def test_camera_unplug_shows_the_banner_and_the_preview_resumes(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    wait_until(lambda: w.face.frames_shown > 0, 10, "preview")
+    station.camera.unplug()
+    wait_until(
+        lambda: w.device_banner.isVisible() and "camera" in w.device_banner.text().lower(), 10, "banner"
+    )
+    assert "reconnect" in w.device_banner.text()
+    shown = w.face.frames_shown
+    station.camera.replug()
+    wait_until(lambda: "connected again" in w.device_banner.text(), 10, "replugged banner")
+    wait_until(lambda: w.face.frames_shown > shown, 10, "preview resumed")
+
+
+def test_escape_is_swallowed(station: Station, qtbot: QtBot) -> None:
+    w = station.window
+    qtbot.keyClick(w.login.operator_id, Qt.Key.Key_Escape)
+    assert w.isVisible()
+    assert "technician" in w.login.message.text()
