@@ -7,6 +7,7 @@ drivers are in the tree.
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Iterator
@@ -58,6 +59,12 @@ class Station:
     window: KioskWindow
 
 
+@functools.lru_cache(maxsize=1)
+def finger_template() -> bytes:
+    """The operators' enrolled template (extraction takes ~0.5 s: once per session)."""
+    return devices.finger_template(cv2.imread(str(FIX / "egis0570.png"), cv2.IMREAD_GRAYSCALE))
+
+
 @pytest.fixture
 def station(tmp_path: Path, qtbot: QtBot, request: pytest.FixtureRequest) -> Iterator[Station]:
     name = request.node.name
@@ -78,7 +85,7 @@ def station(tmp_path: Path, qtbot: QtBot, request: pytest.FixtureRequest) -> Ite
     identity = keys.create_identity_key()
     private, public = generate_recipient_keypair()
     directory = OperatorDirectory(OperatorFile.for_home(home))
-    template = devices.finger_template(finger)
+    template = finger_template()
     directory.add("sup-1", "2580", Role.SUPERVISOR, templates=[template])
     directory.add("tech-1", "1357", Role.TECHNICIAN, templates=[template])
     queue: list[SealedPacket] = []
