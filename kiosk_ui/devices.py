@@ -13,6 +13,7 @@ block contrast and ridge-orientation coherence for print quality), so the kiosk 
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ import numpy as np
 from drivers.base import Camera, FingerprintScanner
 from drivers.errors import DeviceError, DeviceUnplugged
 from drivers.url import open_device
+
+log = logging.getLogger("kiosk.devices")
 
 
 def open_scanner(url: str, *, trace: Any = None) -> FingerprintScanner:
@@ -52,42 +55,55 @@ def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
     return wsq.encode(pixels, ppi=ppi), finger_quality(pixels)
 
 
-def _driver(name: str) -> Any:
+_warned: set[str] = set()
+
+
+def _driver(module: str, *names: str) -> Any:
+    """The first of ``names`` that ``module`` provides, or None (module missing or API not as expected)."""
     try:
-        return importlib.import_module(name)
+        mod = importlib.import_module(module)
     except ImportError:
         return None
+    for name in names:
+        fn = getattr(mod, name, None)
+        if callable(fn):
+            return fn
+    if module not in _warned:
+        _warned.add(module)
+        log.warning("%s has none of %s: using the kiosk's own computation", module, ", ".join(names))
+    return None
 
 
 def finger_quality(pixels: np.ndarray) -> int:
-    quality = _driver("drivers.quality.finger")
+    quality = _driver("drivers.quality.finger", "finger_quality", "score_finger", "quality")
     if quality is None:
         from kiosk_ui import _fallback
 
         return _fallback.finger_quality(pixels)
-    result = quality.finger_quality(pixels)
+    result = quality(pixels)
     score = getattr(result, "score", result)
     return int(score)
 
 
 def finger_template(pixels: np.ndarray) -> bytes:
     """An ISO/IEC 19794-2 template of a print (what an operator's record keeps)."""
-    match = _driver("drivers.match")
-    if match is None:
+    make = _driver("drivers.match", "template_from_image", "make_template", "extract_template")
+    if make is None:
         from kiosk_ui import _fallback
 
         return _fallback.finger_template(pixels)
-    return bytes(match.template_from_image(pixels))
+    return bytes(make(pixels))
 
 
 def finger_matches(enrolled: bytes, live: bytes) -> bool:
     """Host-side 1:1 verification of two templates (bozorth3 with the measured threshold)."""
-    match = _driver("drivers.match")
-    if match is None:
+    verify = _driver("drivers.match", "verify", "verify_templates", "matches")
+    if verify is None:
         from kiosk_ui import _fallback
 
         return _fallback.finger_matches(enrolled, live)
-    return bool(match.verify(enrolled, live))
+    result = verify(enrolled, live)
+    return bool(getattr(result, "matched", getattr(result, "match", result)))
 
 
 # -- faces -----------------------------------------------------------------------------------------
@@ -111,23 +127,28 @@ class FaceReport:
 
 
 def check_face(frame: np.ndarray) -> FaceReport:
-    face = _driver("drivers.quality.face")
-    if face is None:
+    check = _driver("drivers.quality.face", "check_face", "check_frame", "face_checks")
+    if check is None:
         from kiosk_ui import _fallback
 
         return _fallback.check_face(frame)
-    report = face.check_face(frame)
-    checks = tuple(
-        FaceCheck(c.name, bool(c.passed), c.instruction_en, c.instruction_ur) for c in report.checks
-    )
-    box = getattr(report, "face_box", None) or getattr(report, "face", None)
-    eyes = tuple(tuple(int(v) for v in e[:2]) for e in (getattr(report, "eyes", None) or ()))
-    return FaceReport(
-        checks=checks,
-        all_passed=bool(report.all_passed),
-        face_box=tuple(int(v) for v in box[:4]) if box is not None else None,  # type: ignore[arg-type]
-        eyes=eyes,  # type: ignore[arg-type]
-    )
+    report = check(frame)
+    try:
+        checks = tuple(
+            FaceCheck(str(c.name), bool(c.passed), str(c.instruction_en), str(c.instruction_ur))
+            for c in report.checks
+        )
+        box = getattr(report, "face_box", None) or getattr(report, "face", None)
+        face_box = tuple(int(v) for v in box[:4]) if box is not None else None
+        eyes = tuple((int(e[0]), int(e[1])) for e in (getattr(report, "eyes", None) or ()))
+        return FaceReport(checks=checks, all_passed=bool(report.all_passed), face_box=face_box, eyes=eyes)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, IndexError, ValueError):
+        if "face-report" not in _warned:
+            _warned.add("face-report")
+            log.warning("drivers.quality.face report not as expected: using the kiosk's own checks")
+        from kiosk_ui import _fallback
+
+        return _fallback.check_face(frame)
 
 
 @dataclass
@@ -147,14 +168,19 @@ class AutoCapture:
 
 def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:
     """The ICAO-style JPEG token of a frame and its check results."""
-    mod = _driver("drivers.portrait")
-    if mod is None:
+    make = _driver("drivers.portrait", "make_portrait", "portrait", "crop_portrait")
+    if make is None:
         from kiosk_ui import _fallback
 
         return _fallback.portrait(frame)
-    result = mod.make_portrait(frame)
-    if isinstance(result, tuple):
-        jpeg, checks = result
-    else:
-        jpeg, checks = result.jpeg, result.checks
-    return bytes(jpeg), dict(checks)
+    result = make(frame)
+    try:
+        jpeg, checks = result if isinstance(result, tuple) else (result.jpeg, result.checks)
+        if not bytes(jpeg).startswith(b"\xff\xd8"):
+            raise ValueError("not a JPEG")
+        return bytes(jpeg), dict(checks)
+    except (AttributeError, TypeError, ValueError):
+        log.warning("drivers.portrait result not as expected: using the kiosk's own crop")
+        from kiosk_ui import _fallback
+
+        return _fallback.portrait(frame)
