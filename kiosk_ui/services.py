@@ -111,6 +111,9 @@ class KioskServices:
             counts = dict(store.counts())
             raw = store.meta_get("last_sync_at")
             last_sync = float(raw) if raw else None
+        except ImportError:
+            problem = "The queue is not available in this build: queue counts cannot be shown."
+            log.warning("status: store module missing")
         except Exception as exc:  # shown on the status screen; the code only is logged
             problem = getattr(exc, "message", str(exc))
             log.warning("status: %s", getattr(exc, "code", type(exc).__name__))
