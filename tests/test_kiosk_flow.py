@@ -163,6 +163,7 @@ def test_idle_lock_clears_pii_from_every_widget(station: Station, qtbot: QtBot) 
     assert wizard is not None
     wait_until(lambda: len(wizard.fingers) >= 2, 30, "two fingers")
     assert any("Ahmed Raza" in t for t in texts(w))
+    assert w.idle.seconds == 120  # idle_lock_seconds from station.toml (default)
     w.idle.seconds = 1
     w.idle.last_input = time.monotonic() - 5
     with qtbot.waitSignal(w.locked, timeout=5000):
