@@ -389,3 +389,16 @@ def test_escape_is_swallowed(station: Station, qtbot: QtBot) -> None:
     qtbot.keyClick(w.login.operator_id, Qt.Key.Key_Escape)
     assert w.isVisible()
     assert "technician" in w.login.message.text()
+
+
+def test_no_pin_or_citizen_text_survives_in_undo_history(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    flow.consent()
+    flow.demographics()
+    w.lock(idle=False)
+    for edit in w.findChildren(QLineEdit):
+        assert not edit.isUndoAvailable(), edit.objectName()
+        edit.undo()
+        assert edit.text() == "", edit.objectName()

@@ -91,8 +91,8 @@ class LoginPage(Page):
         if self._pending is not None and self.ctx.scanner is not None:
             cancel_capture(self.ctx)
         self._pending = None
-        self.operator_id.clear()
-        self.pin.clear()
+        self.operator_id.setText("")  # setText drops the undo history too; clear() would keep it
+        self.pin.setText("")
         self.message.clear()
         self.operator_id.setEnabled(True)
         self.pin.setEnabled(True)
@@ -112,7 +112,7 @@ class LoginPage(Page):
         if self._pending is not None or not self.next_btn.isEnabled():
             return
         op_id, pin = self.operator_id.text().strip(), self.pin.text()
-        self.pin.clear()
+        self.pin.setText("")
         self.next_btn.setEnabled(False)
         self.message.setText(self.t("login.checking"))
         self.ctx.tasks.run(lambda: self.ctx.services.check_pin(op_id, pin), self._pin_ok, self._pin_failed)
