@@ -79,16 +79,16 @@ class TaskRunner(QObject):
 
     def __init__(self, name: str = "tasks") -> None:
         super().__init__()
-        self.thread = QThread()
-        self.thread.setObjectName(name)
+        self.worker_thread = QThread()
+        self.worker_thread.setObjectName(name)
         self._worker = _TaskWorker()
-        self._worker.moveToThread(self.thread)
+        self._worker.moveToThread(self.worker_thread)
         self._relay = _Relay()
         self._submit.connect(self._worker.run)
         self._worker.finished.connect(self._relay.done)
         self._worker.errored.connect(self._relay.failed)
         self._tokens = itertools.count(1)
-        self.thread.start()
+        self.worker_thread.start()
 
     def run(
         self,
@@ -106,8 +106,8 @@ class TaskRunner(QObject):
         return bool(self._relay.callbacks)
 
     def stop(self) -> None:
-        self.thread.quit()
-        self.thread.wait()
+        self.worker_thread.quit()
+        self.worker_thread.wait()
 
 
 def grey_to_qimage(pixels: np.ndarray) -> QImage:
