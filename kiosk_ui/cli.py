@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from station.home import DEFAULT_HOME, StationHome
+
 
 def has_display() -> bool:
     if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
@@ -42,6 +44,10 @@ def kiosk_cmd(
     from kiosk_ui.run import run_kiosk
 
     home = ctx.obj.home
+    if (demo or screenshots is not None) and home.root == DEFAULT_HOME:
+        # Never turn the appliance's own station into a demo: without --home, demo next to the user.
+        home = StationHome(Path.cwd() / "demo-home")
+        click.echo(f"Demo station in {home.root}", err=True)
     headless = not has_display()
     if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
