@@ -1,0 +1,1 @@
+"""Central office: ingest server, PKI operations, ops views and the back office."""

@@ -1,0 +1,1 @@
+"""Private PKI on ``cryptography``: CA, enrollment tokens, issuance from CSRs, CRLs."""
