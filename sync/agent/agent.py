@@ -1,0 +1,431 @@
+"""The sync agent's loop: upload the queue, heartbeat, renew, and wait well.
+
+One pass uploads every pending packet oldest first (:class:`~sync.agent.uploader.Uploader`). After
+a pass the agent waits: the poll interval when all went well, an exponential backoff with full
+jitter after network trouble, a long pause (10 minutes by default) when central refuses this
+station ("station not authorised: call a technician"), never a tight loop. A packet central refuses
+for good (invalid, conflicting) or whose receipt does not verify is audited, kept, and parked for an
+hour while the others go on. Heartbeats go every ``heartbeat_seconds``; the certificate is renewed
+at two thirds of its life.
+
+Every wait is a ``threading.Event`` wait, so :meth:`Agent.stop` (SIGTERM) ends the loop at once,
+and the systemd watchdog is pinged while waiting. Clock and randomness are injected for tests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from station.sdnotify import Notifier
+from sync.agent.backoff import Backoff
+from sync.agent.client import (
+    CentralClient,
+    CentralUntrusted,
+    ClientIdentity,
+    NotAuthorised,
+    Rejected,
+    SyncError,
+    Transient,
+    http_client,
+    tls_context,
+)
+from sync.agent.heartbeat import build_heartbeat, iso
+from sync.agent.provision import ProvisionError
+from sync.agent.renew import renew_certificate, renewal_due_at
+from sync.agent.uploader import LocalDamage, ReceiptInvalid, Uploader
+from sync.common import wire
+
+log = logging.getLogger("sync.agent")
+
+MAX_PASS_ROUNDS = 10_000  # bounded: each round acks or parks every packet it sees
+
+
+class QueuedPacket(Protocol):
+    @property
+    def packet_id(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+
+
+class AgentStore(Protocol):
+    """What the agent uses of ``station.store.Store``."""
+
+    def pending(self, limit: int = 100) -> list[Any]: ...
+    def envelope(self, packet_id: str) -> bytes: ...
+    def mark_uploading(self, packet_id: str) -> None: ...
+    def record_ack(self, packet_id: str, receipt: bytes, acked_at: float) -> None: ...
+    def counts(self) -> dict[str, int]: ...
+    def oldest_pending_created_at(self) -> float | None: ...
+    def meta_get(self, key: str) -> str | None: ...
+    def meta_set(self, key: str, value: str) -> None: ...
+
+
+class AgentAudit(Protocol):
+    def append(self, event: str, **fields: Any) -> Any: ...
+    def head(self) -> tuple[int, str]: ...
+
+
+@dataclass
+class AgentSettings:
+    """Tunables, from ``station.toml`` (``chunk_size``, ``heartbeat_seconds``, table ``[sync]``)."""
+
+    chunk_size: int = wire.DEFAULT_CHUNK_BYTES
+    heartbeat_seconds: float = 300.0
+    poll_seconds: float = 30.0
+    backoff_base: float = 2.0
+    backoff_cap: float = 300.0
+    not_authorised_retry_seconds: float = 600.0
+    rejected_retry_seconds: float = 3600.0
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_config(
+        cls, chunk_size: int, heartbeat_seconds: float, sync_table: dict[str, Any]
+    ) -> AgentSettings:
+        s = cls(chunk_size=int(chunk_size), heartbeat_seconds=float(heartbeat_seconds))
+        for name in (
+            "poll_seconds",
+            "backoff_base",
+            "backoff_cap",
+            "not_authorised_retry_seconds",
+            "rejected_retry_seconds",
+            "timeout_seconds",
+        ):
+            if name in sync_table:
+                value = sync_table[name]
+                if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                    raise ValueError(f"[sync] {name} must be a positive number of seconds")
+                setattr(s, name, float(value))
+        if s.chunk_size <= 0 or s.heartbeat_seconds <= 0:
+            raise ValueError("chunk_size and heartbeat_seconds must be positive")
+        return s
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What provisioning left in ``pki/``: the pinned CA, our certificate, central's receipt key."""
+
+    ca: x509.Certificate
+    cert_path: Path
+    receipt_key: ed25519.Ed25519PublicKey
+
+    @property
+    def ca_pem(self) -> bytes:
+        return self.ca.public_bytes(serialization.Encoding.PEM)
+
+    def cert_pem(self) -> bytes:
+        return self.cert_path.read_bytes()
+
+    def cert(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.cert_pem())
+
+    @classmethod
+    def load(cls, pki_dir: Path) -> Credentials:
+        try:
+            ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
+            cert_path = pki_dir / "station.crt"
+            x509.load_pem_x509_certificate(cert_path.read_bytes())
+            key = serialization.load_pem_public_key((pki_dir / "receipt.pub").read_bytes())
+        except FileNotFoundError as exc:
+            raise ProvisionError(
+                f"this station is not provisioned ({Path(exc.filename or '').name} missing): run"
+                " 'station provision' (a technician's job)",
+                code="sync.not_provisioned",
+            ) from exc
+        except ValueError as exc:
+            raise ProvisionError(
+                "the station's certificates in pki/ are damaged: provision it again", code="sync.pki_damaged"
+            ) from exc
+        if not isinstance(key, ed25519.Ed25519PublicKey):
+            raise ProvisionError("pki/receipt.pub is not an Ed25519 key", code="sync.pki_damaged")
+        return cls(ca=ca, cert_path=cert_path, receipt_key=key)
+
+
+ClientFactory = Callable[[bytes, ClientIdentity], CentralClient]
+
+
+def mtls_client_factory(central_url: str, timeout: float) -> ClientFactory:
+    def make(ca_pem: bytes, identity: ClientIdentity) -> CentralClient:
+        return CentralClient(http_client(central_url, tls_context(ca_pem, identity), timeout=timeout))
+
+    return make
+
+
+@dataclass
+class PassResult:
+    """What one pass over the queue did."""
+
+    acked: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # packet id -> error code
+    error: SyncError | None = None
+    remaining: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.refused and self.remaining == 0
+
+
+class Agent:
+    """Uploads the queue, sends heartbeats and renews the certificate; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        store: AgentStore,
+        audit: AgentAudit,
+        key: ec.EllipticCurvePrivateKey,
+        station_id: str,
+        credentials: Credentials,
+        client_factory: ClientFactory,
+        settings: AgentSettings | None = None,
+        devices: Callable[[], dict[str, str]] = dict,
+        disk_path: Path = Path("/"),
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        notifier: Notifier | None = None,
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.audit = audit
+        self.key = key
+        self.station_id = station_id
+        self.creds = credentials
+        self.client_factory = client_factory
+        self.settings = settings or AgentSettings()
+        self.devices = devices
+        self.disk_path = disk_path
+        self.clock = clock
+        self.notifier = notifier or Notifier({})
+        self.stop_event = stop_event or threading.Event()
+        self.backoff = Backoff(self.settings.backoff_base, self.settings.backoff_cap, rand)
+        self.parked: dict[str, float] = {}
+        self.status_text = "starting"
+        self.turns = 0
+        self._client: CentralClient | None = None
+        self._next_heartbeat = 0.0
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> CentralClient:
+        if self._client is None:
+            identity = ClientIdentity(self.creds.cert_pem(), self.key)
+            self._client = self.client_factory(self.creds.ca_pem, identity)
+        return self._client
+
+    def reset_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    def close(self) -> None:
+        self.reset_client()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def set_status(self, text: str) -> None:
+        if text != self.status_text:
+            log.info("status: %s", text)
+        self.status_text = text
+        self.notifier.status(text)
+
+    def uploader(self) -> Uploader:
+        return Uploader(
+            self.client,
+            self.store,
+            station_id=self.station_id,
+            receipt_key=self.creds.receipt_key,
+            chunk_size=self.settings.chunk_size,
+            clock=self.clock,
+        )
+
+    # -- one pass -----------------------------------------------------------------------------------
+
+    def sync_pass(self) -> PassResult:
+        """Upload every eligible pending packet, oldest first, until the queue is empty or an error."""
+        result = PassResult()
+        seen: set[str] = set()
+        for _round in range(MAX_PASS_ROUNDS):
+            now = self.clock()
+            batch = [
+                q
+                for q in self.store.pending(100)
+                if q.packet_id not in seen and self.parked.get(q.packet_id, 0.0) <= now
+            ]
+            if not batch or self.stop_event.is_set():
+                break
+            uploader = self.uploader()
+            for queued in batch:
+                if self.stop_event.is_set():
+                    break
+                self.notifier.watchdog()
+                seen.add(queued.packet_id)
+                try:
+                    uploader.upload(queued)
+                except (Rejected, ReceiptInvalid, LocalDamage) as exc:
+                    log.warning("packet %s refused: %s", queued.packet_id, exc.code)
+                    self.audit.append("sync.rejected", packet_id=queued.packet_id, code=exc.code)
+                    self.parked[queued.packet_id] = now + self.settings.rejected_retry_seconds
+                    result.refused[queued.packet_id] = exc.code
+                    continue
+                except SyncError as exc:
+                    result.error = exc
+                    if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
+                        self.reset_client()  # a fresh connection next time
+                    break
+                self.parked.pop(queued.packet_id, None)
+                self.audit.append("sync.ack", packet_id=queued.packet_id)
+                self.store.meta_set("last_sync_at", iso(self.clock()))
+                result.acked.append(queued.packet_id)
+            if result.error is not None:
+                break
+        result.remaining = len(self.store.pending(100_000))
+        return result
+
+    # -- heartbeat and renewal ----------------------------------------------------------------------
+
+    def send_heartbeat(self) -> SyncError | None:
+        try:
+            cert = self.creds.cert()
+            beat = build_heartbeat(
+                store=self.store,
+                station_id=self.station_id,
+                now=self.clock(),
+                disk_path=self.disk_path,
+                devices=self.devices(),
+                cert_not_after=cert.not_valid_after_utc,
+                audit_head=self.audit.head(),
+            )
+            self.client.heartbeat(beat)
+        except SyncError as exc:
+            log.info("heartbeat not sent: %s", exc.code)
+            if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
+                self.reset_client()
+            return exc
+        return None
+
+    def maybe_renew(self) -> SyncError | None:
+        """Renew the certificate once two thirds of its life have passed."""
+        cert = self.creds.cert()
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        if now < renewal_due_at(cert):
+            return None
+        if now >= cert.not_valid_after_utc:
+            self.set_status("certificate expired: a technician must run 'station provision --renew'")
+            return NotAuthorised(
+                "this station's certificate has expired: call a technician (station provision --renew)",
+                code="sync.cert_expired",
+            )
+        try:
+            new = renew_certificate(
+                self.client,
+                cert_path=self.creds.cert_path,
+                ca=self.creds.ca,
+                key=self.key,
+                station_id=self.station_id,
+            )
+        except SyncError as exc:
+            log.warning("certificate renewal failed: %s", exc.code)
+            return exc
+        self.audit.append("cert.renewed", not_after=new.not_valid_after_utc.isoformat())
+        log.info("certificate renewed until %s", new.not_valid_after_utc.isoformat())
+        self.reset_client()
+        return None
+
+    # -- the loops ----------------------------------------------------------------------------------
+
+    def once(self) -> PassResult:
+        """One pass and one heartbeat (``station sync once``)."""
+        renew_error = self.maybe_renew()
+        result = self.sync_pass()
+        if result.error is None and renew_error is not None and isinstance(renew_error, NotAuthorised):
+            result.error = renew_error
+        self.send_heartbeat()
+        return result
+
+    def describe(self, result: PassResult) -> str:
+        if isinstance(result.error, NotAuthorised):
+            return (
+                result.error.message
+                if result.error.code == "sync.cert_expired"
+                else wire.NOT_AUTHORISED_MESSAGE
+            )
+        if result.error is not None:
+            return result.error.message
+        if result.refused:
+            return f"{len(result.refused)} packet(s) refused by central; {result.remaining} pending"
+        if result.remaining:
+            return f"{result.remaining} packet(s) pending"
+        return "all packets delivered"
+
+    def next_delay(self, result: PassResult) -> float:
+        err = result.error
+        if isinstance(err, NotAuthorised | CentralUntrusted):
+            self.backoff.reset()
+            return self.settings.not_authorised_retry_seconds
+        if err is not None:
+            return self.backoff.next_delay()
+        self.backoff.reset()
+        return self.settings.poll_seconds
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` (pinging the watchdog); True when asked to stop."""
+        interval = self.notifier.ping_interval()
+        deadline = time.monotonic() + max(0.0, seconds)
+        # Bounded: each turn waits at least min(interval, remaining) or ends.
+        for _ in range(1_000_000):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self.stop_event.is_set()
+            step = remaining if interval is None else min(interval, remaining)
+            if self.stop_event.wait(step):
+                return True
+            self.notifier.watchdog()
+        return self.stop_event.is_set()
+
+    def run(self, max_turns: int | None = None) -> None:
+        """The daemon loop (``station sync run``), until :meth:`stop` or ``max_turns`` turns."""
+        self.notifier.ready("sync agent started")
+        self.set_status("sync agent started")
+        try:
+            while not self.stop_event.is_set():
+                if max_turns is not None and self.turns >= max_turns:
+                    break
+                self.turns += 1
+                self.notifier.watchdog()
+                renew_error = self.maybe_renew()
+                result = self.sync_pass()
+                if result.error is None and isinstance(renew_error, NotAuthorised):
+                    result.error = renew_error
+                now = self.clock()
+                if now >= self._next_heartbeat and not isinstance(result.error, NotAuthorised):
+                    self.send_heartbeat()
+                    self._next_heartbeat = now + self.settings.heartbeat_seconds
+                self.set_status(self.describe(result))
+                delay = self.next_delay(result)
+                until_beat = max(0.0, self._next_heartbeat - self.clock())
+                if self.wait(min(delay, max(until_beat, 0.05))):
+                    break
+        finally:
+            self.notifier.stopping()
+            self.set_status("sync agent stopped")
+            self.close()
