@@ -244,6 +244,11 @@ class StreamParser:
     def clear(self) -> None:
         self._buf.clear()
 
+    def peek(self, n: int) -> bytes:
+        """The first ``n`` buffered bytes (after skipping to a header), without consuming them."""
+        self._resync()
+        return bytes(self._buf[:n])
+
     def _resync(self) -> None:
         start = self._buf.find(HEADER)
         if start < 0:

@@ -22,9 +22,7 @@ except ImportError:  # pragma: no cover - pyserial is a dependency; keep import-
 
 
 def _unplugged(port: str, exc: BaseException) -> DeviceUnplugged:
-    return DeviceUnplugged(
-        f"Scanner on {port} disconnected ({type(exc).__name__}): reconnect it and press Retry."
-    )
+    return DeviceUnplugged(f"Scanner on {port} disconnected: reconnect it and press Retry.")
 
 
 class SerialTransport(Transport):
