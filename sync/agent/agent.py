@@ -14,6 +14,7 @@ and the systemd watchdog is pinged while waiting. Clock and randomness are injec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -41,7 +42,7 @@ from sync.agent.client import (
     http_client,
     tls_context,
 )
-from sync.agent.heartbeat import build_heartbeat, iso
+from sync.agent.heartbeat import build_heartbeat
 from sync.agent.provision import ProvisionError
 from sync.agent.renew import renew_certificate, renewal_due_at
 from sync.agent.uploader import LocalDamage, ReceiptInvalid, Uploader
@@ -76,6 +77,7 @@ class AgentStore(Protocol):
     def oldest_pending_created_at(self) -> float | None: ...
     def meta_get(self, key: str) -> str | None: ...
     def meta_set(self, key: str, value: str) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[Any]: ...
 
 
 class AgentAudit(Protocol):
@@ -256,6 +258,7 @@ class Agent:
             receipt_key=self.creds.receipt_key,
             chunk_size=self.settings.chunk_size,
             clock=self.clock,
+            audit=self.audit,
         )
 
     # -- one pass -----------------------------------------------------------------------------------
@@ -293,8 +296,6 @@ class Agent:
                         self.reset_client()  # a fresh connection next time
                     break
                 self.parked.pop(queued.packet_id, None)
-                self.audit.append("sync.ack", packet_id=queued.packet_id)
-                self.store.meta_set("last_sync_at", iso(self.clock()))
                 result.acked.append(queued.packet_id)
             if result.error is not None:
                 break

@@ -28,6 +28,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from station.errors import StationError
 from sync.common import wire
 
 # OpenSSL alert reasons that mean "the server refused our certificate".
@@ -45,16 +46,13 @@ _REFUSAL_MARKERS = (
 )
 
 
-class SyncError(Exception):
+class SyncError(StationError):
     """Base of the agent's errors; ``code`` is safe to log, ``message`` says what to do."""
 
     code = "sync.error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+        super().__init__(message, code=code)
 
 
 class NotAuthorised(SyncError):

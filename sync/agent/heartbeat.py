@@ -16,6 +16,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from station import __version__
+from sync.agent.uploader import iso_utc
 from sync.common import wire
 
 
@@ -26,7 +27,7 @@ class HeartbeatStore(Protocol):
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return iso_utc(ts)
 
 
 def _usb_present(vid: str, pid: str, sysfs: Path) -> bool:

@@ -13,12 +13,14 @@ offset. A 409 offset mismatch moves to central's offset. Every loop is bounded.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -49,6 +51,12 @@ class UploadStore(Protocol):
     def envelope(self, packet_id: str) -> bytes: ...
     def mark_uploading(self, packet_id: str) -> None: ...
     def record_ack(self, packet_id: str, receipt: bytes, acked_at: float) -> None: ...
+    def meta_set(self, key: str, value: str) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[Any]: ...
+
+
+class AckAudit(Protocol):
+    def append(self, event: str, **fields: Any) -> Any: ...
 
 
 class ReceiptInvalid(SyncError):
@@ -69,6 +77,10 @@ class Uploaded:
     receipt: Receipt
     bytes_sent: int
     resumed_from: int
+
+
+def iso_utc(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def check_receipt(
@@ -105,6 +117,7 @@ class Uploader:
         chunk_size: int = wire.DEFAULT_CHUNK_BYTES,
         clock: Callable[[], float] = time.time,
         on_progress: Callable[[str, int, int], None] | None = None,
+        audit: AckAudit | None = None,
     ) -> None:
         if chunk_size <= 0:
             raise ValueError("chunk_size must be positive")
@@ -115,12 +128,19 @@ class Uploader:
         self.chunk_size = chunk_size
         self.clock = clock
         self.on_progress = on_progress
+        self.audit = audit
 
     def _ack(self, packet_id: str, data: bytes, sha: str, size: int) -> Receipt:
         receipt = check_receipt(
             data, self.receipt_key, packet_id=packet_id, station_id=self.station_id, sha256=sha, size=size
         )
-        self.store.record_ack(packet_id, data, self.clock())
+        now = self.clock()
+        # One transaction: the ack with its receipt, the audit entry and the last-sync time.
+        with self.store.transaction():
+            self.store.record_ack(packet_id, data, now)
+            self.store.meta_set("last_sync_at", iso_utc(now))
+            if self.audit is not None:
+                self.audit.append("sync.ack", packet_id=packet_id)
         return receipt
 
     def upload(self, queued: QueuedLike) -> Uploaded:

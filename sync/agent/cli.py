@@ -1,0 +1,205 @@
+"""``station provision`` and ``station sync once|run|status``: the agent's command line.
+
+    station provision --central https://central:8443 --token T --ca-fingerprint AB:CD:...
+                      [--station-id ID] [--enroll-url URL] [--renew]
+    station sync once      # upload everything queued; exit 0 only when all of it is acked
+    station sync run       # the daemon (systemd Type=notify, watchdog, SIGTERM stops it)
+    station sync status    # queue counts, last sync, certificate expiry
+
+Settings come from ``station.toml``: ``central_url``, ``chunk_size``, ``heartbeat_seconds`` and an
+optional ``[sync]`` table (``poll_seconds``, ``backoff_base``, ``backoff_cap``,
+``not_authorised_retry_seconds``, ``rejected_retry_seconds``, ``timeout_seconds``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from station.home import StationHome
+from station.sdnotify import Notifier
+from sync.agent.agent import Agent, AgentSettings, Credentials, mtls_client_factory
+from sync.agent.heartbeat import device_state
+from sync.agent.provision import ProvisionError, provision
+
+log = logging.getLogger("sync.agent")
+
+
+def _home(ctx: click.Context) -> StationHome:
+    home = ctx.obj.home
+    assert isinstance(home, StationHome)
+    return home
+
+
+@click.command("provision")
+@click.option(
+    "--central", "central_url", required=True, help="Central's ingest URL, e.g. https://central:8443."
+)
+@click.option("--token", required=True, help="The one-time enrollment token from central ops.")
+@click.option(
+    "--ca-fingerprint", required=True, help="SHA-256 of central's CA (from 'central ca fingerprint')."
+)
+@click.option("--station-id", default=None, help="This station's id (default: the one in station.toml).")
+@click.option("--enroll-url", default=None, help="Enrollment listener (default: central's host, port + 1).")
+@click.option("--renew", is_flag=True, help="Enroll the existing identity key again (already provisioned).")
+@click.pass_context
+def provision_cmd(
+    ctx: click.Context,
+    central_url: str,
+    token: str,
+    ca_fingerprint: str,
+    station_id: str | None,
+    enroll_url: str | None,
+    renew: bool,
+) -> None:
+    """Enroll this station with the central office (a technician's job)."""
+    home = _home(ctx)
+    done = provision(
+        home,
+        central_url=central_url,
+        token=token,
+        ca_fingerprint=ca_fingerprint,
+        station_id=station_id,
+        enroll_url=enroll_url,
+        renew=renew,
+    )
+    if home.db_path.exists():
+        from station.session import open_station
+
+        with open_station(home) as station:
+            station.audit.append("provisioned", central=done.central_id, suite=done.hpke_suite)
+    click.echo(f"Provisioned station {done.station_id} with central {done.central_id} ({done.central_url}).")
+    click.echo(f"Certificate valid until {done.cert_not_after}; packets are sealed with {done.hpke_suite}.")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def build_agent(
+    home: StationHome, *, notifier: Notifier | None = None, stop_event: threading.Event | None = None
+) -> tuple[Agent, Callable[[], None]]:
+    """An agent on this station's store, keys and ``pki/``; and the function that closes it all."""
+    from station.session import open_station
+
+    station = open_station(home)
+    try:
+        cfg = station.config
+        if not cfg.central_url or not station.station_id:
+            raise ProvisionError(
+                "this station is not provisioned (no central URL): run 'station provision' (a technician's job)",
+                code="sync.not_provisioned",
+            )
+        creds = Credentials.load(home.pki_dir)
+        sync_table = cfg.extra.get("sync", {})
+        if not isinstance(sync_table, dict):
+            raise ProvisionError("[sync] in station.toml must be a table", code="config.invalid")
+        try:
+            settings = AgentSettings.from_config(cfg.chunk_size, cfg.heartbeat_seconds, sync_table)
+        except ValueError as exc:
+            raise ProvisionError(f"station.toml: {exc}", code="config.invalid") from exc
+        agent = Agent(
+            store=station.store,
+            audit=station.audit,
+            key=station.keys.identity_key(),
+            station_id=station.station_id,
+            credentials=creds,
+            client_factory=mtls_client_factory(cfg.central_url, settings.timeout_seconds),
+            settings=settings,
+            devices=lambda: {
+                "scanner": device_state(cfg.scanner_url),
+                "camera": device_state(cfg.camera_url),
+            },
+            disk_path=home.root,
+            notifier=notifier,
+            stop_event=stop_event,
+        )
+    except BaseException:
+        station.close()
+        raise
+
+    def close() -> None:
+        agent.close()
+        station.close()
+
+    return agent, close
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Upload sealed packets to central over mutual TLS (the sync agent)."""
+
+
+@sync_group.command("once")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step.")
+@click.pass_context
+def once_cmd(ctx: click.Context, verbose: bool) -> None:
+    """Upload everything queued; exit 0 only when everything queued is acknowledged."""
+    _setup_logging(verbose)
+    agent, close = build_agent(_home(ctx))
+    try:
+        result = agent.once()
+        counts = agent.store.counts()
+    finally:
+        close()
+    click.echo(
+        f"acked {len(result.acked)} now; queue: {counts['sealed'] + counts['uploading']} pending,"
+        f" {counts['acked']} acked, {counts['purged']} purged"
+    )
+    if not result.ok:
+        click.echo(f"not everything was delivered: {agent.describe(result)}", err=True)
+        ctx.exit(1)
+
+
+@sync_group.command("run")
+@click.option("-v", "--verbose", is_flag=True, help="Log every step.")
+@click.pass_context
+def run_cmd(ctx: click.Context, verbose: bool) -> None:
+    """Run the sync agent until SIGTERM (systemd Type=notify; pings the watchdog)."""
+    _setup_logging(verbose)
+    stop = threading.Event()
+    agent, close = build_agent(_home(ctx), notifier=Notifier(), stop_event=stop)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        agent.run()
+    finally:
+        close()
+
+
+@sync_group.command("status")
+@click.pass_context
+def status_cmd(ctx: click.Context) -> None:
+    """Queue counts, last successful sync and certificate expiry (no network)."""
+    from station.session import open_station
+
+    home = _home(ctx)
+    with open_station(home) as station:
+        counts = station.store.counts()
+        last = station.store.meta_get("last_sync_at") or "never"
+        central = station.config.central_url or "(not provisioned)"
+    click.echo(f"central:   {central}")
+    click.echo(f"pending:   {counts['sealed'] + counts['uploading']}  acked: {counts['acked']}")
+    click.echo(f"last sync: {last}")
+    try:
+        cert = Credentials.load(home.pki_dir).cert()
+        click.echo(f"certificate valid until {cert.not_valid_after_utc.isoformat()}")
+    except ProvisionError as exc:
+        click.echo(exc.message)
