@@ -99,7 +99,8 @@ def build_agent(
         cfg = station.config
         if not cfg.central_url or not station.station_id:
             raise ProvisionError(
-                "this station is not provisioned (no central URL): run 'station provision' (a technician's job)",
+                "this station is not provisioned (no central URL): run 'station provision'"
+                " (a technician's job)",
                 code="sync.not_provisioned",
             )
         creds = Credentials.load(home.pki_dir)
