@@ -79,3 +79,37 @@ def doctor_cmd(ctx: click.Context, as_json: bool, skip_devices: bool) -> None:
             "all checks passed" if not failed else f"{len(failed)} check(s) failed: fix them and run again"
         )
     ctx.exit(1 if failed else 0)
+
+
+@click.command("decommission")
+@click.option(
+    "--force-unsynced",
+    is_flag=True,
+    help="Wipe even though packets central has not acknowledged would be lost.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask to type the station id to confirm.")
+@click.pass_context
+def decommission_cmd(ctx: click.Context, force_unsynced: bool, yes: bool) -> None:
+    """Destroy this station's keys and wipe its data (crypto-erase).
+
+    \b
+    Refuses while central has not acknowledged every packet, unless --force-unsynced.
+    Afterwards the encrypted queue cannot be opened by anyone, with anything left on the machine.
+    Ask central operations to revoke the station: central revoke STATION_ID
+    """
+    from station.decommission import decommission
+
+    home = ctx.obj.home
+    cfg = home.load_config()
+    if not yes:
+        typed = click.prompt(
+            f"This destroys station {cfg.station_id}'s keys and data. Type its id to confirm"
+        )
+        if typed.strip() != cfg.station_id:
+            raise click.ClickException("The id does not match: nothing was changed.")
+    report = decommission(home, force_unsynced=force_unsynced)
+    lost = "" if not report.pending else f" ({report.pending} unsynced packet(s) discarded)"
+    click.echo(f"Destroyed keys: {', '.join(report.keys_destroyed) or 'none found'}{lost}.")
+    click.echo(f"Removed {len(report.removed)} file(s) and folder(s) under {home.root}.")
+    sid = report.station_id
+    click.echo(f"Station {sid} is decommissioned. Ask central to run: central revoke {sid}")

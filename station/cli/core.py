@@ -1,0 +1,245 @@
+"""Core commands: ``init``, ``enroll``, ``status``, ``audit``, ``purge``.
+
+Output meant for scripts is stable: ``enroll`` prints the packet id alone on its last line,
+``status --json`` prints one JSON object, ``audit verify`` exits 1 when the chain is broken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from station.home import StationHome
+
+
+def _home(ctx: click.Context) -> StationHome:
+    home: StationHome = ctx.obj.home
+    return home
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    if s < 172_800:
+        return f"{s // 3600} h"
+    return f"{s // 86_400} days"
+
+
+@click.command("init")
+@click.option(
+    "--station-id", default=None, help="This station's id, e.g. uc-lhr-0421-01 (demo: demo-station)."
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="A demo station: it gets its own stand-in central key so it can enroll before provisioning.",
+)
+@click.option(
+    "--key-backend",
+    type=click.Choice(["file", "systemd-creds"]),
+    default="file",
+    show_default=True,
+    help="Where keys live: 0600 files, or sealed with systemd-creds (TPM2 when present).",
+)
+@click.option(
+    "--suite",
+    type=click.Choice(["x25519", "mlkem768-x25519"]),
+    default="x25519",
+    show_default=True,
+    help="HPKE suite for sealing packets (the hybrid one resists quantum attacks).",
+)
+@click.pass_context
+def init_cmd(ctx: click.Context, station_id: str | None, demo: bool, key_backend: str, suite: str) -> None:
+    """Create a new station: keys, an empty encrypted queue and station.toml."""
+    from station.session import init_station
+
+    if station_id is None:
+        if not demo:
+            raise click.UsageError("Give --station-id (or --demo for a demo station).")
+        station_id = "demo-station"
+    home = _home(ctx)
+    station = init_station(home, station_id, demo=demo, key_backend=key_backend, hpke_suite=suite)
+    station.close()
+    click.echo(f"Station {station.station_id} created in {home.root}")
+    click.echo(f"  config: {home.config_path}")
+    click.echo(f"  queue:  {home.db_path} (SQLCipher, key in {key_backend} backend)")
+    if demo:
+        click.echo("  demo:   packets are sealed to a local stand-in key until 'station provision'.")
+    else:
+        click.echo("Next: station provision --central URL --token TOKEN --ca-fingerprint SHA256")
+
+
+@click.command("enroll")
+@click.option(
+    "--from-json",
+    "from_json",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Commit the enrollment in this JSON file (images are files beside it).",
+)
+@click.option(
+    "--example",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write an example enrollment (JSON and synthetic images) into this folder and stop.",
+)
+@click.option("--operator", default=None, help="Operator id recorded in the packet (overrides the file's).")
+@click.pass_context
+def enroll_cmd(
+    ctx: click.Context, from_json: Path | None, example: Path | None, operator: str | None
+) -> None:
+    """Validate, seal and queue one enrollment; prints the packet id on the last line."""
+    if (from_json is None) == (example is None):
+        raise click.UsageError("Give exactly one of --from-json FILE or --example DIR.")
+    if example is not None:
+        from station.enrollment import write_example
+
+        path = write_example(example)
+        click.echo(f"Example enrollment written: {path}")
+        click.echo(f"Commit it with: station enroll --from-json {path}")
+        return
+    assert from_json is not None
+    import dataclasses
+
+    from station.commit import commit_enrollment
+    from station.enrollment import load_enrollment
+    from station.errors import ValidationFailed
+    from station.session import open_station
+
+    with open_station(_home(ctx)) as station:
+        station.check_disk()
+        enrollment = load_enrollment(from_json, station_id=station.station_id)
+        if operator:
+            enrollment = dataclasses.replace(enrollment, operator_id=operator)
+        try:
+            committed = commit_enrollment(station, enrollment)
+        except ValidationFailed as exc:
+            for problem in exc.problems:
+                field = getattr(problem, "field", "")
+                message = getattr(problem, "en", None) or getattr(problem, "message", None) or str(problem)
+                click.echo(f"  {field}: {message}", err=True)
+            raise
+    click.echo(f"Committed and sealed: {committed.size} bytes, sha256 {committed.sha256[:16]}...")
+    click.echo(committed.packet_id)
+
+
+def status_data(home: StationHome) -> dict[str, Any]:
+    from station.session import open_station
+
+    with open_station(home, integrity_check=False) as station:
+        counts = station.store.counts()
+        oldest = station.store.oldest_pending_created_at()
+        last_sync = station.store.meta_get("last_sync_at")
+        seq, head = station.audit.head()
+        return {
+            "station_id": station.station_id,
+            "counts": counts,
+            "pending": counts["sealed"] + counts["uploading"],
+            "oldest_pending_age_s": None if oldest is None else max(0.0, time.time() - oldest),
+            "last_sync_at": _iso(float(last_sync)) if last_sync else None,
+            "central_url": station.config.central_url or None,
+            "provisioned": (home.pki_dir / "station.crt").is_file(),
+            "disk_free_bytes": station.free_bytes(home.root),
+            "disk_floor_bytes": station.config.disk_floor_mb * 1024 * 1024,
+            "retention_days": station.config.retention_days,
+            "audit_seq": seq,
+            "audit_head": head,
+        }
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Queue counts, oldest pending packet, last sync, disk free."""
+    data = status_data(_home(ctx))
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    c = data["counts"]
+    free_mb = data["disk_free_bytes"] // (1024 * 1024)
+    floor_mb = data["disk_floor_bytes"] // (1024 * 1024)
+    click.echo(f"station       {data['station_id']}")
+    click.echo(
+        f"queue         sealed {c['sealed']}  uploading {c['uploading']}"
+        f"  acked {c['acked']}  purged {c['purged']}"
+    )
+    click.echo(f"oldest unsent {_age(data['oldest_pending_age_s'])}")
+    click.echo(f"last sync     {data['last_sync_at'] or 'never'}")
+    click.echo(f"central       {data['central_url'] or 'not provisioned'}")
+    low = "  LOW: no new enrollment can start" if free_mb < floor_mb else ""
+    click.echo(f"disk free     {free_mb} MB (floor {floor_mb} MB){low}")
+    click.echo(f"audit         #{data['audit_seq']} {data['audit_head'][:16]}")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log (no personal data: ids and codes only)."""
+
+
+@audit_group.command("verify")
+@click.pass_context
+def audit_verify_cmd(ctx: click.Context) -> None:
+    """Check the whole chain; exit 1 if any entry was edited, deleted or reordered."""
+    from station.session import open_station
+
+    with open_station(_home(ctx)) as station:
+        result = station.audit.verify()
+    if result.ok:
+        click.echo(f"audit chain OK: {result.entries} entries, head {result.head}")
+        return
+    click.echo(
+        f"audit chain BROKEN at entry #{result.first_bad_seq}: {result.problem}."
+        " Do not use the station; call a technician.",
+        err=True,
+    )
+    ctx.exit(1)
+
+
+@audit_group.command("tail")
+@click.option("-n", "count", default=20, show_default=True, help="How many of the newest entries.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def audit_tail_cmd(ctx: click.Context, count: int, as_json: bool) -> None:
+    """Show the newest entries."""
+    from station.session import open_station
+
+    with open_station(_home(ctx), integrity_check=False) as station:
+        entries = station.audit.tail(count)
+    for e in entries:
+        if as_json:
+            click.echo(json.dumps({"seq": e.seq, "at": _iso(e.at), "event": e.event, "fields": e.fields}))
+        else:
+            fields = " ".join(f"{k}={v}" for k, v in sorted(e.fields.items()))
+            click.echo(f"#{e.seq:<6} {_iso(e.at)}  {e.event:<22} {fields}")
+
+
+@click.command("purge")
+@click.option(
+    "--days", type=click.IntRange(min=0), default=None, help="Override retention_days from station.toml."
+)
+@click.pass_context
+def purge_cmd(ctx: click.Context, days: int | None) -> None:
+    """Remove envelopes central acknowledged more than the retention period ago."""
+    from station.retention import purge
+    from station.session import open_station
+
+    with open_station(_home(ctx)) as station:
+        result = purge(station, retention_days=days)
+    click.echo(
+        f"purged {len(result.purged)} packet(s) acknowledged more than {result.retention_days} day(s) ago"
+    )

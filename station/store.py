@@ -1,0 +1,432 @@
+"""The station's encrypted queue: one SQLCipher 4 database shared by the kiosk and the sync agent.
+
+Settings follow DESIGN.md: a raw 256-bit key (no passphrase KDF), WAL, ``synchronous=FULL``,
+``secure_delete=ON`` and a ``busy_timeout`` so two processes can write; every page's HMAC is
+checked when the database is opened. Opening never changes anything on disk before the key and
+the integrity check have passed: a wrong key, a missing file or a tampered page raise
+:class:`~station.errors.StoreError` with the file exactly as it was.
+
+Packets move ``sealed -> uploading -> acked -> purged`` (``uploading -> sealed`` is allowed when an
+upload is abandoned); a trigger refuses any other transition, so nothing is overwritten in place.
+The schema is versioned with ``PRAGMA user_version`` and migrated in one transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+
+from station.errors import StoreError
+
+KEY_BYTES = 32
+PLAINTEXT_HEADER = b"SQLite format 3\x00"
+STATES = ("sealed", "uploading", "acked", "purged")
+PENDING_STATES = ("sealed", "uploading")
+
+# Each entry moves the schema from version i to i + 1. Never edit a released entry: append one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE packets (
+        packet_id   TEXT PRIMARY KEY,
+        created_at  REAL NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('sealed', 'uploading', 'acked', 'purged')),
+        size        INTEGER NOT NULL CHECK (size > 0),
+        sha256      TEXT NOT NULL CHECK (length(sha256) = 64),
+        envelope    BLOB,
+        receipt     BLOB,
+        acked_at    REAL,
+        purged_at   REAL,
+        CHECK ((state = 'purged') = (envelope IS NULL)),
+        CHECK ((state IN ('acked', 'purged')) = (receipt IS NOT NULL))
+    ) WITHOUT ROWID;
+    CREATE INDEX packets_by_state ON packets (state, created_at);
+    CREATE TRIGGER packets_state_machine BEFORE UPDATE OF state ON packets
+    WHEN NOT (
+           (OLD.state = 'sealed'    AND NEW.state IN ('sealed', 'uploading', 'acked'))
+        OR (OLD.state = 'uploading' AND NEW.state IN ('uploading', 'sealed', 'acked'))
+        OR (OLD.state = 'acked'     AND NEW.state = 'purged')
+    )
+    BEGIN SELECT RAISE(ABORT, 'illegal packet state change'); END;
+    CREATE TRIGGER packets_keep_content BEFORE UPDATE OF packet_id, created_at, size, sha256 ON packets
+    BEGIN SELECT RAISE(ABORT, 'packet content is immutable'); END;
+    CREATE TRIGGER packets_no_delete BEFORE DELETE ON packets
+    BEGIN SELECT RAISE(ABORT, 'packets are purged, never deleted'); END;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE audit (
+        seq     INTEGER PRIMARY KEY,
+        at      REAL NOT NULL,
+        event   TEXT NOT NULL,
+        fields  TEXT NOT NULL,
+        prev    TEXT NOT NULL,
+        hash    TEXT NOT NULL
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class QueuedPacket:
+    packet_id: str
+    created_at: float
+    size: int
+    sha256: str
+    state: str
+
+
+@dataclass(frozen=True)
+class PacketRow(QueuedPacket):
+    acked_at: float | None
+    purged_at: float | None
+    has_receipt: bool
+
+
+def _is_encrypted_file(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(len(PLAINTEXT_HEADER))
+    return head != PLAINTEXT_HEADER
+
+
+class Store:
+    """An open queue database. One connection per process; safe across two processes (WAL)."""
+
+    def __init__(self, conn: Any, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # -- opening -----------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        key: bytes,
+        *,
+        create: bool = False,
+        busy_timeout_ms: int = 10_000,
+        integrity_check: bool = True,
+    ) -> Store:
+        """Open (or with ``create``, create) the queue at ``path`` with the raw 32-byte ``key``."""
+        path = Path(path)
+        if len(key) != KEY_BYTES:
+            raise StoreError("The database key is not 256 bits: the key file is damaged. Call a technician.")
+        exists = path.exists()
+        if not exists and not create:
+            raise StoreError(
+                f"No queue database at {path}: run 'station init' (or restore the station's data).",
+                code="store.missing",
+            )
+        if exists:
+            if path.stat().st_size == 0 or path.stat().st_size % 512:
+                raise StoreError(
+                    f"The queue database {path} is truncated or damaged: do not delete it;"
+                    " call a technician.",
+                    code="store.damaged",
+                )
+            if not _is_encrypted_file(path):
+                raise StoreError(
+                    f"{path} is an unencrypted database, not a station queue: refusing to use it.",
+                    code="store.plaintext",
+                )
+        # Open read-only first: a wrong key or a damaged file must not make SQLite touch anything
+        # (no WAL recovery, no journal, no new files).
+        if exists:
+            cls._probe(path, key, integrity_check=integrity_check)
+        conn = sqlcipher3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        try:
+            cls._key(conn, key)
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError("The queue database cannot use WAL mode: check the disk.", code="store.wal")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA cipher_memory_security = ON")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlcipher3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"The queue database could not be opened ({exc}): call a technician.", code="store.open"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        if not exists:
+            os.chmod(path, 0o600)
+        return store
+
+    @staticmethod
+    def _key(conn: Any, key: bytes) -> None:
+        # SQLCipher would print its own errors (a wrong key's HMAC failures) to stderr: we report them.
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("PRAGMA cipher_compatibility = 4")
+
+    @classmethod
+    def _probe(cls, path: Path, key: bytes, *, integrity_check: bool) -> None:
+        uri = f"file:{path}?mode=ro"
+        try:
+            conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        except sqlcipher3.DatabaseError as exc:
+            raise StoreError(f"The queue database cannot be read ({exc}): check permissions.") from exc
+        try:
+            cls._key(conn, key)
+            try:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlcipher3.DatabaseError as exc:
+                raise StoreError(
+                    "The queue database does not open with this station's key (wrong key, or the file was"
+                    " replaced or damaged). Nothing was changed: call a technician.",
+                    code="store.wrong_key",
+                ) from exc
+            if integrity_check:
+                try:
+                    problems = conn.execute("PRAGMA cipher_integrity_check").fetchall()
+                    if not problems:
+                        problems = [r for r in conn.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
+                except sqlcipher3.DatabaseError as exc:
+                    problems = [(str(exc),)]
+                if problems:
+                    raise StoreError(
+                        f"The queue database failed its integrity check ({len(problems)} problem(s)): it was"
+                        " tampered with or damaged. Nothing was changed: call a technician.",
+                        code="store.tampered",
+                    )
+        finally:
+            conn.close()
+
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"The queue database is from a newer version of the software (schema {version} >"
+                f" {SCHEMA_VERSION}): install the newer version again.",
+                code="store.newer_schema",
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])  # another process?
+            for number in range(version, SCHEMA_VERSION):
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(sqlcipher3.DatabaseError):
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("The queue database is closed.", code="store.closed")
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("The queue database is closed.", code="store.closed")
+            return list(self._conn.execute(sql, args).fetchall())
+
+    # -- packets -----------------------------------------------------------------------------------
+    def add_packet(self, packet_id: str, envelope: bytes, sha256: str, created_at: float) -> None:
+        """Queue a sealed packet (call inside :meth:`transaction` to commit it with its audit event)."""
+        with self.transaction() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO packets (packet_id, created_at, state, size, sha256, envelope)"
+                    " VALUES (?, ?, 'sealed', ?, ?, ?)",
+                    (packet_id, created_at, len(envelope), sha256, envelope),
+                )
+            except sqlcipher3.IntegrityError as exc:
+                raise StoreError(f"Packet {packet_id} is already queued.", code="store.duplicate") from exc
+
+    def pending(self, limit: int = 100) -> list[QueuedPacket]:
+        """Packets not yet acknowledged, oldest first."""
+        rows = self._query(
+            "SELECT packet_id, created_at, size, sha256, state FROM packets"
+            " WHERE state IN ('sealed', 'uploading') ORDER BY created_at, packet_id LIMIT ?",
+            (limit,),
+        )
+        return [QueuedPacket(r[0], float(r[1]), int(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    def packet(self, packet_id: str) -> PacketRow:
+        rows = self._query(
+            "SELECT packet_id, created_at, size, sha256, state, acked_at, purged_at, receipt IS NOT NULL"
+            " FROM packets WHERE packet_id = ?",
+            (packet_id,),
+        )
+        if not rows:
+            raise StoreError(f"No packet {packet_id} in the queue.", code="store.no_packet")
+        r = rows[0]
+        return PacketRow(r[0], float(r[1]), int(r[2]), r[3], r[4], r[5], r[6], bool(r[7]))
+
+    def envelope(self, packet_id: str) -> bytes:
+        rows = self._query("SELECT envelope, state FROM packets WHERE packet_id = ?", (packet_id,))
+        if not rows:
+            raise StoreError(f"No packet {packet_id} in the queue.", code="store.no_packet")
+        if rows[0][0] is None:
+            raise StoreError(
+                f"Packet {packet_id} was purged after its retention period.", code="store.purged"
+            )
+        return bytes(rows[0][0])
+
+    def receipt(self, packet_id: str) -> bytes | None:
+        rows = self._query("SELECT receipt FROM packets WHERE packet_id = ?", (packet_id,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def _set_state(self, packet_id: str, sql: str, args: tuple[Any, ...]) -> None:
+        with self.transaction() as conn:
+            try:
+                cur = conn.execute(sql, (*args, packet_id))
+            except sqlcipher3.IntegrityError as exc:
+                state = self.packet(packet_id).state
+                raise StoreError(
+                    f"Packet {packet_id} cannot change state from {state!r}: {exc}.", code="store.state"
+                ) from exc
+            if cur.rowcount != 1:
+                raise StoreError(f"No packet {packet_id} in the queue.", code="store.no_packet")
+
+    def mark_uploading(self, packet_id: str) -> None:
+        self._set_state(packet_id, "UPDATE packets SET state = 'uploading' WHERE packet_id = ?", ())
+
+    def mark_sealed(self, packet_id: str) -> None:
+        """Back to the queue after an abandoned upload."""
+        self._set_state(packet_id, "UPDATE packets SET state = 'sealed' WHERE packet_id = ?", ())
+
+    def record_ack(self, packet_id: str, receipt: bytes, acked_at: float) -> None:
+        """The central office has the packet: keep its signed receipt with the ack, in one transaction.
+
+        A second ack of an acked packet keeps the first receipt (the server returns the same one)."""
+        with self.transaction():
+            row = self.packet(packet_id)
+            if row.state in ("acked", "purged"):
+                return
+            self._set_state(
+                packet_id,
+                "UPDATE packets SET state = 'acked', receipt = ?, acked_at = ? WHERE packet_id = ?",
+                (receipt, acked_at),
+            )
+
+    def purge_acked(self, older_than: float, *, now: float | None = None) -> list[str]:
+        """Drop the envelopes of packets acked before ``older_than`` (epoch seconds); keep the row.
+
+        With ``secure_delete`` the freed pages are zeroed; :meth:`checkpoint` then moves them
+        into the main file and truncates the WAL, so no byte of a purged envelope remains."""
+        now = time.time() if now is None else now
+        with self.transaction() as conn:
+            ids = [
+                str(r[0])
+                for r in conn.execute(
+                    "SELECT packet_id FROM packets WHERE state = 'acked' AND acked_at < ? ORDER BY acked_at",
+                    (older_than,),
+                ).fetchall()
+            ]
+            for packet_id in ids:
+                conn.execute(
+                    "UPDATE packets SET state = 'purged', envelope = NULL, purged_at = ? WHERE packet_id = ?",
+                    (now, packet_id),
+                )
+        return ids
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the main file and truncate it (after a purge)."""
+        rows = self._query("PRAGMA wal_checkpoint(TRUNCATE)")
+        if rows and int(rows[0][0]) != 0:
+            raise StoreError(
+                "The queue is busy (another process is reading it): the purge checkpoint will be retried.",
+                code="store.busy",
+            )
+
+    def counts(self) -> dict[str, int]:
+        result = dict.fromkeys(STATES, 0)
+        for state, n in self._query("SELECT state, count(*) FROM packets GROUP BY state"):
+            result[str(state)] = int(n)
+        return result
+
+    def oldest_pending_created_at(self) -> float | None:
+        rows = self._query("SELECT min(created_at) FROM packets WHERE state IN ('sealed', 'uploading')")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # -- meta --------------------------------------------------------------------------------------
+    def meta_get(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def schema_version(self) -> int:
+        return int(self._query("PRAGMA user_version")[0][0])
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration (triggers keep their inner ``;`` up to ``END;``)."""
+    statements: list[str] = []
+    buf: list[str] = []
+    in_trigger = False
+    for line in script.strip().splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        buf.append(line)
+        if stripped.upper().startswith("CREATE TRIGGER"):
+            in_trigger = True
+        if (in_trigger and stripped.upper().endswith("END;")) or (not in_trigger and stripped.endswith(";")):
+            statements.append("\n".join(buf))
+            buf = []
+            in_trigger = False
+    if buf:
+        statements.append("\n".join(buf))
+    return statements
