@@ -36,7 +36,7 @@ class StationStatus:
         return asdict(self)
 
 
-def _iso(ts: float | None) -> str:
+def iso_utc(ts: float | None) -> str:
     if ts is None:
         return "-"
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -110,7 +110,7 @@ def format_table(statuses: list[StationStatus], *, now: float | None = None) -> 
                 seen,
                 "-" if s.pending is None else str(s.pending),
                 human_age(s.oldest_pending_age_s),
-                _iso(s.cert_not_after),
+                iso_utc(s.cert_not_after),
                 str(s.packets_stored),
                 ",".join(s.alerts) or "ok",
             )

@@ -1,0 +1,102 @@
+"""Back office: open one stored packet with the HPKE private key kept outside the ingest server.
+
+The envelope is loaded from the blob store, its signature verified with the station certificate
+recorded at ingest, then decrypted (``station.packet.open_packet``). The summary printed lists
+fields and image sizes, never image bytes; ``--out`` exports the document as JSON with every binary
+value written to its own file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from station.packet import PacketError, open_packet, parse
+from sync.central.home import CentralError, CentralHome, write_atomic
+from sync.central.storage import SqliteStorage
+
+
+def open_stored(
+    home: CentralHome, packet_id: str, private_key: bytes
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(metadata, document) of a stored packet; :class:`CentralError` with the reason otherwise."""
+    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    try:
+        stored = storage.stored(packet_id)
+        if stored is None:
+            raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
+        try:
+            envelope = storage.envelope(stored.sha256)
+        except (OSError, ValueError) as exc:
+            raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
+    finally:
+        storage.close()
+    cert = x509.load_der_x509_certificate(stored.cert_der)
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise CentralError("the recorded station certificate has no EC key")
+    try:
+        document = open_packet(envelope, private_key, key)
+    except PacketError as exc:
+        raise CentralError(f"cannot open packet {packet_id}: {exc}") from exc
+    header = parse(envelope).header
+    meta = {
+        "packet_id": stored.packet_id,
+        "station_id": stored.station_id,
+        "created_at": header.created_at,
+        "received_at": stored.received_at,
+        "sha256": stored.sha256,
+        "size": stored.size,
+        "suite": header.suite,
+        "signed_by": f"serial {cert.serial_number:x}",
+    }
+    return meta, document
+
+
+def summarise(value: Any) -> Any:
+    """The document with every binary value replaced by a short description (no image bytes)."""
+    if isinstance(value, dict):
+        return {str(k): summarise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [summarise(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes, sha256 {hashlib.sha256(value).hexdigest()[:16]}…>"
+    return value
+
+
+_EXT = {b"\xff\xd8": ".jpg", b"\xff\xa0": ".wsq", b"\x89P": ".png"}
+
+
+def export(document: dict[str, Any], meta: dict[str, Any], out: Path) -> list[Path]:
+    """Write ``document.json`` (binaries referenced by file name) and one file per binary value."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def walk(value: Any, path: list[str]) -> Any:
+        if isinstance(value, dict):
+            return {str(k): walk(v, [*path, str(k)]) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, [*path, str(i)]) for i, v in enumerate(value)]
+        if isinstance(value, bytes | bytearray):
+            ext = _EXT.get(bytes(value[:2]), ".bin")
+            name = "_".join(p.replace("/", "_") for p in path) + ext
+            target = out / name
+            write_atomic(target, bytes(value), mode=0o600)
+            written.append(target)
+            return {"file": name, "bytes": len(value)}
+        return value
+
+    tree = walk(document, [])
+    doc_path = out / "document.json"
+    write_atomic(
+        doc_path,
+        json.dumps({"packet": meta, "document": tree}, ensure_ascii=False, indent=2, default=str).encode(),
+        mode=0o600,
+    )
+    written.insert(0, doc_path)
+    return written

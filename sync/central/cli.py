@@ -1,0 +1,317 @@
+"""The ``central`` command: CA and tokens, the ingest server, ops status and the back office.
+
+Every command takes ``--home DIR`` (default ``$CENTRAL_HOME``, else ``/var/lib/central``).
+
+\b
+First steps:
+  central --home /tmp/central ca init
+  central --home /tmp/central ca fingerprint
+  central --home /tmp/central token new --station uc-lhr-0421-01
+  central --home /tmp/central serve --port 8443
+  central --home /tmp/central status
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from station.packet import SUITES
+from sync.central.home import CentralError, CentralHome, resolve_home
+from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
+from sync.pki.ca import PKIError, cert_pem, load_cert
+from sync.pki.ca import fingerprint as cert_fingerprint
+from sync.pki.tokens import parse_duration
+
+
+def _home(ctx: click.Context) -> CentralHome:
+    home = ctx.obj
+    assert isinstance(home, CentralHome)
+    return home
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Central home directory (default: $CENTRAL_HOME, then /var/lib/central).",
+)
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None) -> None:
+    """Central office: private CA, ingest server, ops status and back office."""
+    ctx.obj = CentralHome(resolve_home(home))
+
+
+# -- CA ----------------------------------------------------------------------------------------
+@cli.group("ca")
+def ca_group() -> None:
+    """Create the private CA and show its fingerprint."""
+
+
+def _init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int) -> None:
+    from sync.central.authority import init_home
+
+    home = _home(ctx)
+    result = init_home(home, name=name, suite=suite, server_names=server_names, cert_days=cert_days)
+    click.echo(f"central home:      {home.root}")
+    click.echo(f"central id:        {result.central_id}")
+    click.echo(f"HPKE suite:        {result.hpke_suite}")
+    click.echo(
+        f"WARNING: the HPKE private key is in {result.backoffice_key}. Move it OFFLINE now (back-office "
+        "machine, encrypted media); the ingest server never needs it, and whoever holds it can open "
+        "every packet.",
+        err=True,
+    )
+    click.echo("give technicians this CA fingerprint for 'station provision --ca-fingerprint':")
+    click.echo(f"SHA256:{result.ca_fingerprint}")
+
+
+_init_options = [
+    click.option("--name", default="Enrollment Central CA", show_default=True, help="CA common name."),
+    click.option(
+        "--suite",
+        type=click.Choice(SUITES),
+        default="x25519",
+        show_default=True,
+        help="HPKE suite for packets.",
+    ),
+    click.option(
+        "--server-name", "server_names", multiple=True, help="Extra DNS name or IP for the server cert."
+    ),
+    click.option("--cert-days", type=click.IntRange(1, 825), default=30, show_default=True),
+]
+
+
+def _with_init_options(fn: Any) -> Any:
+    for option in reversed(_init_options):
+        fn = option(fn)
+    return fn
+
+
+@ca_group.command("init")
+@_with_init_options
+@click.pass_context
+def ca_init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int) -> None:
+    """Create the CA (EC P-256), server TLS cert, receipt key and HPKE key pair."""
+    _init(ctx, name, suite, server_names, cert_days)
+
+
+@cli.command("init")
+@_with_init_options
+@click.pass_context
+def init_cmd(
+    ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int
+) -> None:
+    """Prepare a new central home (same as 'ca init')."""
+    _init(ctx, name, suite, server_names, cert_days)
+
+
+@ca_group.command("fingerprint")
+@click.pass_context
+def ca_fingerprint(ctx: click.Context) -> None:
+    """Print the CA certificate's SHA-256 fingerprint (for 'station provision')."""
+    home = _home(ctx)
+    home.require()
+    click.echo(f"SHA256:{cert_fingerprint(load_cert(home.ca_cert))}")
+
+
+# -- tokens, issuance, revocation ---------------------------------------------------------------
+@cli.group("token")
+def token_group() -> None:
+    """One-time enrollment tokens."""
+
+
+@token_group.command("new")
+@click.option("--station", "station_id", required=True, help="Station id the token is for.")
+@click.option("--ttl", default="24h", show_default=True, help="Validity: e.g. 30m, 24h, 7d.")
+@click.pass_context
+def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
+    """Create a one-time token for STATION; the token alone is on the last line."""
+    from sync.central.authority import Authority
+
+    if not valid_station_id(station_id):
+        raise click.BadParameter(
+            "letters, digits, '.', '_' and '-' only (at most 64)", param_hint="--station"
+        )
+    try:
+        seconds = parse_duration(ttl)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ttl") from exc
+    token = Authority(_home(ctx)).new_token(station_id, seconds)
+    expires = dt.datetime.fromtimestamp(time.time() + seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    click.echo(f"one-time enrollment token for {station_id}, valid until {expires}:")
+    click.echo(token)
+
+
+@cli.command("issue")
+@click.option("--station", "station_id", required=True)
+@click.option("--csr", "csr_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--days", type=float, default=None, help="Lifetime (default from central.toml, 30).")
+@click.pass_context
+def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, days: float | None) -> None:
+    """Issue a station certificate from a CSR file without a token (at the office)."""
+    from sync.central.authority import Authority
+
+    cert = Authority(_home(ctx)).issue_from_csr(csr_path.read_text(), station_id, days=days)
+    out.write_bytes(cert_pem(cert))
+    click.echo(f"issued {station_id} serial {cert.serial_number:x} until {cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+@cli.command("revoke")
+@click.argument("target")
+@click.pass_context
+def revoke_cmd(ctx: click.Context, target: str) -> None:
+    """Revoke every certificate of station TARGET (or urn:ops:NAME, or serial 0xHEX); new CRL."""
+    from sync.central.authority import Authority
+
+    count = Authority(_home(ctx)).revoke(target)
+    if count == 0:
+        raise CentralError(
+            f"no unrevoked certificate for {target!r}: check the station id with 'central status'"
+        )
+    click.echo(f"revoked {count} certificate(s) of {target}; CRL updated (a running server picks it up)")
+
+
+@cli.command("ops-cert")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--days", type=float, default=365, show_default=True)
+@click.pass_context
+def ops_cert_cmd(ctx: click.Context, name: str, out: Path, days: float) -> None:
+    """Issue an ops client certificate (dashboard, metrics) into OUT."""
+    from sync.central.authority import Authority
+
+    for path in Authority(_home(ctx)).ops_cert(name, out, days=days):
+        click.echo(str(path))
+
+
+# -- server ------------------------------------------------------------------------------------
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_INGEST_PORT, show_default=True)
+@click.option("--listen", default=None, help="HOST:PORT (overrides --host/--port).")
+@click.option("--enroll-port", type=click.IntRange(0, 65535), default=None, help="Default: port + 1.")
+@click.option(
+    "--max-packet-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_PACKET_BYTES, show_default=True
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log requests' outcomes (codes, never PII).")
+@click.pass_context
+def serve_cmd(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    listen: str | None,
+    enroll_port: int | None,
+    max_packet_bytes: int,
+    verbose: bool,
+) -> None:
+    """Run the ingest (mutual TLS) and enrollment listeners."""
+    from sync.central.server import ServeOptions, serve, url_host
+
+    if listen:
+        h, _, p = listen.rpartition(":")
+        if not h or not p.isdigit():
+            raise click.BadParameter(
+                "use HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443", param_hint="--listen"
+            )
+        host, port = h.strip("[]"), int(p)
+    home = _home(ctx)
+    home.require()
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+    def ready(h: str, p: int, e: int) -> None:
+        click.echo(f"enrollment on https://{url_host(h)}:{e}")
+        click.echo(f"listening on https://{url_host(h)}:{p}")
+        sys.stdout.flush()
+
+    options = ServeOptions(host=host, port=port, enroll_port=enroll_port, max_packet_bytes=max_packet_bytes)
+    try:
+        asyncio.run(serve(home, options, ready=ready))
+    except OSError as exc:
+        raise CentralError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+# -- ops ---------------------------------------------------------------------------------------
+@cli.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """One line per station: last seen, pending, oldest pending, certificate expiry, alerts."""
+    from sync.central.authority import Authority
+    from sync.central.ops import format_table, station_statuses
+    from sync.central.storage import SqliteStorage
+
+    home = _home(ctx)
+    authority = Authority(home)
+    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    try:
+        statuses = station_statuses(storage, authority.registry.latest())
+        totals = storage.totals()
+    finally:
+        storage.close()
+    if as_json:
+        click.echo(json.dumps({"stations": [s.to_json() for s in statuses], "totals": totals}, indent=2))
+    else:
+        click.echo(format_table(statuses))
+        click.echo(f"\n{totals['packets']} packets stored, {totals['partial_uploads']} uploads in progress")
+
+
+# -- back office -------------------------------------------------------------------------------
+@cli.command("open")
+@click.argument("packet_id")
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Export files here."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_context
+def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | None, as_json: bool) -> None:
+    """Verify and decrypt one stored packet with the back-office HPKE key."""
+    from sync.central.authority import read_hpke_private_key
+    from sync.central.backoffice import export, open_stored, summarise
+
+    home = _home(ctx)
+    home.require()
+    meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path))
+    summary = {"packet": meta, "document": summarise(document)}
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(f"packet {meta['packet_id']} from {meta['station_id']}: signature OK, decrypted")
+        click.echo(json.dumps(summary["document"], ensure_ascii=False, indent=2, default=str))
+    if out is not None:
+        for path in export(document, meta, out):
+            click.echo(f"wrote {path}", err=as_json)
+
+
+def main() -> None:
+    """Console entry point: errors become a clear message and exit status 1."""
+    try:
+        rv = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (CentralError, PKIError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

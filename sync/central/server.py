@@ -1,0 +1,515 @@
+"""The central ingest server (aiohttp) and its TLS contexts.
+
+Two listeners share one event loop:
+
+- **ingest** (``--port``, default 8443): TLS 1.3 only, a client certificate from the private CA is
+  required and the CRL is checked on the leaf. The CRL file is watched: when it changes, a fresh
+  ``SSLContext`` is built and swapped in for new handshakes from the server-name callback, and the
+  application also refuses revoked serials on connections that were open before the revocation.
+  Station routes need a ``urn:station:`` certificate; ``/dashboard`` and ``/metrics`` need
+  ``urn:ops:``.
+- **enrollment** (``--enroll-port``, default ingest + 1): TLS 1.3, server-authenticated only, and
+  nothing but ``POST /v1/enroll`` (the one-time token is the credential).
+
+The server never loads the HPKE private key: it cannot open what it stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from station.packet import PacketError, verify
+from sync.central.authority import Authority
+from sync.central.dashboard import render_dashboard
+from sync.central.home import CentralHome
+from sync.central.metrics import Metrics
+from sync.central.ops import StationStatus, station_statuses
+from sync.central.storage import OffsetMismatch, SizeMismatch, SqliteStorage, Storage, StoredPacket
+from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
+from sync.common.wire import (
+    DEFAULT_INGEST_PORT,
+    DEFAULT_MAX_PACKET_BYTES,
+    E_BAD_CSR,
+    E_BAD_HEARTBEAT,
+    E_BAD_PACKET_ID,
+    E_BAD_REQUEST,
+    E_BAD_TOKEN,
+    E_CHECKSUM_MISMATCH,
+    E_CONFLICT,
+    E_FORBIDDEN,
+    E_INCOMPLETE,
+    E_INVALID_PACKET,
+    E_OFFSET_MISMATCH,
+    E_TOO_LARGE,
+    HEADER_CHUNK_SHA256,
+    HEADER_PACKET_SIZE,
+    MAX_JSON_BYTES,
+    Heartbeat,
+    b64e,
+    enroll_port,
+    error_body,
+    valid_packet_id,
+)
+from sync.pki.ca import PKIError, cert_pem
+from sync.pki.crl import load_crl
+from sync.pki.issue import ops_name_of, station_id_of
+
+log = logging.getLogger("central.server")
+CRL_REFRESH_CHECK_S = 3600.0
+
+
+def _base_context(home: CentralHome) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(home.server_cert, home.server_key)
+    return ctx
+
+
+def ingest_context(home: CentralHome) -> ssl.SSLContext:
+    """TLS 1.3, client certificate required against the CA, CRL checked on the leaf."""
+    ctx = _base_context(home)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=str(home.ca_cert))
+    ctx.load_verify_locations(cafile=str(home.crl))
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+    return ctx
+
+
+def enroll_context(home: CentralHome) -> ssl.SSLContext:
+    return _base_context(home)
+
+
+def _crl_stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return (0, 0, 0)
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class CrlWatcher:
+    """Keeps the ingest context current with the CRL file, for new connections and in the app."""
+
+    def __init__(self, home: CentralHome) -> None:
+        self.home = home
+        self.stamp = _crl_stamp(home.crl)
+        self.current = ingest_context(home)
+        self.revoked: frozenset[int] = self._read_revoked()
+        self.listener = ingest_context(home)
+        self.listener.sni_callback = self._sni
+
+    def _read_revoked(self) -> frozenset[int]:
+        crl = load_crl(self.home.crl)
+        return frozenset(r.serial_number for r in crl) if crl is not None else frozenset()
+
+    def check(self) -> bool:
+        """Reload if the CRL file changed; True when it did."""
+        stamp = _crl_stamp(self.home.crl)
+        if stamp == self.stamp:
+            return False
+        try:
+            fresh = ingest_context(self.home)
+        except (ssl.SSLError, OSError) as exc:  # a half-written file cannot happen (atomic rename)
+            log.error("crl.reload_failed %s", type(exc).__name__)
+            return False
+        self.current, self.stamp, self.revoked = fresh, stamp, self._read_revoked()
+        log.info("crl.reloaded revoked=%d", len(self.revoked))
+        return True
+
+    def _sni(self, sock: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> int | None:
+        self.check()
+        sock.context = self.current
+        return None
+
+
+@dataclass
+class Peer:
+    cert: x509.Certificate
+    der: bytes
+    station_id: str | None
+    ops_name: str | None
+
+
+class Central:
+    """Request handlers bound to one home, storage and authority."""
+
+    def __init__(
+        self,
+        home: CentralHome,
+        *,
+        storage: Storage | None = None,
+        max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES,
+    ) -> None:
+        self.home = home
+        self.authority = Authority(home)
+        self.storage: Storage = storage or SqliteStorage(home.db, home.blobs, home.uploads)
+        self.max_packet_bytes = max_packet_bytes
+        self.receipt_key = self.authority.receipt_key()
+        self.central_id = home.central_id
+        self.crl = CrlWatcher(home)
+        self.metrics = Metrics()
+        self.metrics.attach(self.statuses, self.storage.totals)
+        self._peer_cache: dict[bytes, Peer] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+    def statuses(self) -> list[StationStatus]:
+        return station_statuses(self.storage, self.authority.registry.latest())
+
+    def _reject(self, status: int, code: str, message: str, **extra: Any) -> web.Response:
+        self.metrics.rejections.labels(reason=code).inc()
+        return web.json_response(error_body(code, message, **extra), status=status)
+
+    def peer(self, request: web.Request) -> Peer | None:
+        transport = request.transport
+        sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
+        if sslobj is None:
+            return None
+        der = sslobj.getpeercert(binary_form=True)
+        if not der:
+            return None
+        cached = self._peer_cache.get(der)
+        if cached is None:
+            cert = x509.load_der_x509_certificate(der)
+            cached = Peer(cert, der, station_id_of(cert), ops_name_of(cert))
+            if len(self._peer_cache) > 4096:
+                self._peer_cache.clear()
+            self._peer_cache[der] = cached
+        self.crl.check()
+        if cached.cert.serial_number in self.crl.revoked:
+            return None
+        return cached
+
+    def station(self, request: web.Request) -> Peer | web.Response:
+        peer = self.peer(request)
+        if peer is None or peer.station_id is None:
+            return self._reject(403, E_FORBIDDEN, "a valid station certificate is required")
+        return peer
+
+    def ops(self, request: web.Request) -> Peer | web.Response:
+        peer = self.peer(request)
+        if peer is None or peer.ops_name is None:
+            return self._reject(403, E_FORBIDDEN, "an ops certificate (urn:ops:NAME) is required")
+        return peer
+
+    async def _json(self, request: web.Request) -> dict[str, Any] | None:
+        if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
+            return None
+        try:
+            raw = await request.content.read(MAX_JSON_BYTES + 1)
+            if len(raw) > MAX_JSON_BYTES:
+                return None
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    # -- enrollment listener -------------------------------------------------------------------
+    async def enroll(self, request: web.Request) -> web.Response:
+        body = await self._json(request)
+        if body is None or not all(isinstance(body.get(k), str) for k in ("token", "station_id", "csr_pem")):
+            return self._reject(400, E_BAD_REQUEST, "expected JSON {token, station_id, csr_pem}")
+        try:
+            result = await asyncio.to_thread(
+                self.authority.enroll, body["token"], body["station_id"], body["csr_pem"]
+            )
+        except PermissionError:
+            log.warning("enroll.bad_token")
+            return self._reject(401, E_BAD_TOKEN, "enrollment token unknown, already used or expired")
+        except PKIError as exc:
+            log.warning("enroll.bad_csr")
+            return self._reject(400, E_BAD_CSR, str(exc))
+        log.info("enroll.issued station=%s", body["station_id"])
+        return web.json_response(result.__dict__)
+
+    # -- ingest listener -----------------------------------------------------------------------
+    async def renew(self, request: web.Request) -> web.Response:
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        body = await self._json(request)
+        if body is None or not isinstance(body.get("csr_pem"), str):
+            return self._reject(400, E_BAD_REQUEST, "expected JSON {csr_pem}")
+        try:
+            cert = await asyncio.to_thread(self.authority.renew, peer.cert, body["csr_pem"])
+        except PermissionError:
+            return self._reject(403, E_FORBIDDEN, "the presented certificate is revoked")
+        except PKIError as exc:
+            return self._reject(400, E_BAD_CSR, str(exc))
+        log.info("cert.renewed station=%s", peer.station_id)
+        return web.json_response({"certificate_pem": cert_pem(cert).decode()})
+
+    def _packet_id(self, request: web.Request) -> str | None:
+        pid = request.match_info["packet_id"]
+        return pid if valid_packet_id(pid) else None
+
+    async def packet_status(self, request: web.Request) -> web.Response:
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        pid = self._packet_id(request)
+        if pid is None:
+            return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
+        stored = await asyncio.to_thread(self.storage.stored, pid)
+        if stored is not None and stored.station_id == peer.station_id:
+            return web.json_response(
+                {"offset": stored.size, "complete": True, "receipt_b64": b64e(stored.receipt)}
+            )
+        assert peer.station_id is not None
+        offset = self.storage.upload_offset(peer.station_id, pid)
+        return web.json_response({"offset": offset, "complete": False, "receipt_b64": None})
+
+    async def put_chunk(self, request: web.Request) -> web.Response:
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        pid = self._packet_id(request)
+        if pid is None:
+            return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
+        try:
+            offset = int(request.query.get("offset", ""))
+            size = int(request.headers.get(HEADER_PACKET_SIZE, ""))
+        except ValueError:
+            return self._reject(400, E_BAD_REQUEST, f"offset and {HEADER_PACKET_SIZE} must be integers")
+        digest = request.headers.get(HEADER_CHUNK_SHA256, "").strip().lower()
+        if offset < 0 or size <= 0 or len(digest) != 64:
+            return self._reject(400, E_BAD_REQUEST, f"bad offset, size or {HEADER_CHUNK_SHA256}")
+        if size > self.max_packet_bytes:
+            return self._reject(413, E_TOO_LARGE, f"packets are limited to {self.max_packet_bytes} bytes")
+        room = size - offset
+        if room <= 0 or (request.content_length is not None and request.content_length > room):
+            return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
+        data = await request.content.read(room + 1)
+        if len(data) > room:
+            return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
+        if hashlib.sha256(data).hexdigest() != digest:
+            return self._reject(
+                400, E_CHECKSUM_MISMATCH, "the chunk does not match its SHA-256: send it again"
+            )
+        try:
+            new = await asyncio.to_thread(self.storage.append_chunk, peer.station_id, pid, offset, data, size)
+        except OffsetMismatch as exc:
+            return self._reject(409, E_OFFSET_MISMATCH, "resume from the stored offset", offset=exc.current)
+        except SizeMismatch as exc:
+            return self._reject(400, E_BAD_REQUEST, str(exc))
+        self.metrics.bytes.inc(len(data))
+        return web.json_response({"offset": new})
+
+    async def finalise(self, request: web.Request) -> web.Response:
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        station_id = peer.station_id
+        pid = self._packet_id(request)
+        if pid is None:
+            return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
+        body = await self._json(request)
+        if body is None or not isinstance(body.get("sha256"), str) or type(body.get("size")) is not int:
+            return self._reject(400, E_BAD_REQUEST, "expected JSON {sha256, size}")
+        sha, size = body["sha256"].lower(), int(body["size"])
+        stored = await asyncio.to_thread(self.storage.stored, pid)
+        if stored is not None:
+            return await self._finalise_known(stored, station_id, pid, sha)
+        envelope = await asyncio.to_thread(self.storage.partial, station_id, pid)
+        if len(envelope) < size:
+            return self._reject(
+                400, E_INCOMPLETE, f"only {len(envelope)} of {size} bytes received", offset=len(envelope)
+            )
+        problem = self._check_envelope(envelope, peer, pid, sha, size)
+        if problem is not None:
+            await asyncio.to_thread(self.storage.discard_partial, station_id, pid)
+            log.warning("packet.rejected station=%s reason=%s", station_id, problem[0])
+            return self._reject(422, E_INVALID_PACKET, problem[1])
+        received = utc_now_iso()
+        receipt = sign_receipt(
+            Receipt(pid, station_id, sha, size, received, self.central_id), self.receipt_key
+        )
+        row = StoredPacket(pid, station_id, sha, size, received, receipt, peer.der)
+        final = await asyncio.to_thread(self.storage.commit_packet, row, envelope)
+        if final is not row:
+            return await self._finalise_known(final, station_id, pid, sha)
+        self.storage.touch(station_id, time.time())
+        self.metrics.packets.inc()
+        log.info("packet.stored station=%s packet=%s size=%d", station_id, pid, size)
+        return web.json_response({"receipt_b64": b64e(receipt)})
+
+    async def _finalise_known(
+        self, stored: StoredPacket, station_id: str, pid: str, sha: str
+    ) -> web.Response:
+        await asyncio.to_thread(self.storage.discard_partial, station_id, pid)
+        if stored.station_id == station_id and stored.sha256 == sha:
+            self.metrics.duplicates.inc()
+            return web.json_response({"receipt_b64": b64e(stored.receipt)})
+        detail = (
+            f"packet {pid} uploaded again with other content (stored {stored.sha256[:12]}, new {sha[:12]})"
+        )
+        await asyncio.to_thread(self.storage.add_alert, station_id, "conflict", detail, time.time())
+        self.metrics.conflicts.inc()
+        log.error("packet.conflict station=%s packet=%s", station_id, pid)
+        return self._reject(409, E_CONFLICT, "a different packet with this id is already stored")
+
+    def _check_envelope(
+        self, envelope: bytes, peer: Peer, pid: str, sha: str, size: int
+    ) -> tuple[str, str] | None:
+        if len(envelope) != size:
+            return ("size", f"received {len(envelope)} bytes, the packet has {size}")
+        if hashlib.sha256(envelope).hexdigest() != sha:
+            return ("hash", "the received bytes do not match the packet's SHA-256")
+        key = peer.cert.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return ("key", "the station certificate key is not EC")
+        try:
+            env = verify(envelope, key, max_size=self.max_packet_bytes)
+        except PacketError as exc:
+            return ("signature", f"the packet is invalid or not signed by this station: {exc}")
+        if env.header.station_id != peer.station_id:
+            return ("station_id", "the packet names another station than the certificate")
+        if env.header.packet_id != pid:
+            return ("packet_id", "the packet id inside the packet differs from the URL")
+        return None
+
+    async def heartbeat(self, request: web.Request) -> web.Response:
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        body = await self._json(request)
+        try:
+            hb = Heartbeat.from_json(body)
+        except ValueError as exc:
+            return self._reject(400, E_BAD_HEARTBEAT, str(exc))
+        if hb.station_id != peer.station_id:
+            return self._reject(400, E_BAD_HEARTBEAT, "the heartbeat names another station")
+        alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
+        for alert in alerts:
+            log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
+        self.metrics.heartbeats.inc()
+        return web.Response(status=204)
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        statuses = await asyncio.to_thread(self.statuses)
+        page = render_dashboard(statuses, self.storage.totals(), self.central_id)
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    async def metrics_view(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        body = await asyncio.to_thread(self.metrics.render)
+        return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+    # -- apps ----------------------------------------------------------------------------------
+    def ingest_app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json])
+        app.router.add_post("/v1/renew", self.renew)
+        app.router.add_post("/v1/heartbeat", self.heartbeat)
+        app.router.add_get("/v1/packets/{packet_id}", self.packet_status)
+        app.router.add_put("/v1/packets/{packet_id}", self.put_chunk)
+        app.router.add_post("/v1/packets/{packet_id}/finalise", self.finalise)
+        app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/metrics", self.metrics_view)
+        return app
+
+    def enroll_app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors_as_json])
+        app.router.add_post("/v1/enroll", self.enroll)
+        return app
+
+    async def crl_refresher(self) -> None:
+        """Republish the CRL well before its next update, forever (cancelled at shutdown)."""
+        while True:
+            try:
+                if await asyncio.to_thread(self.authority.refresh_crl_if_due):
+                    log.info("crl.refreshed")
+            except Exception:  # keep serving; the next round retries
+                log.exception("crl.refresh_failed")
+            await asyncio.sleep(CRL_REFRESH_CHECK_S)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            code = E_TOO_LARGE if exc.status == 413 else f"http_{exc.status}"
+            return web.json_response(error_body(code, exc.reason), status=exc.status)
+        raise
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_INGEST_PORT
+    enroll_port: int | None = None
+    max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES
+
+
+async def serve(
+    home: CentralHome,
+    options: ServeOptions,
+    *,
+    ready: Callable[[str, int, int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run both listeners until ``stop`` is set (or forever). ``ready(host, port, enroll_port)``."""
+    central = Central(home, max_packet_bytes=options.max_packet_bytes)
+    central.authority.refresh_crl_if_due()
+    central.crl.check()
+    ingest_runner = web.AppRunner(central.ingest_app(), access_log=None, handle_signals=False)
+    enroll_runner = web.AppRunner(central.enroll_app(), access_log=None, handle_signals=False)
+    await ingest_runner.setup()
+    await enroll_runner.setup()
+    refresher: asyncio.Task[None] | None = None
+    try:
+        ingest_site = web.TCPSite(ingest_runner, options.host, options.port, ssl_context=central.crl.listener)
+        await ingest_site.start()
+        port = _bound_port(ingest_runner, options.port)
+        eport = options.enroll_port if options.enroll_port is not None else enroll_port(port)
+        enroll_site = web.TCPSite(enroll_runner, options.host, eport, ssl_context=enroll_context(home))
+        await enroll_site.start()
+        eport = _bound_port(enroll_runner, eport)
+        refresher = asyncio.create_task(central.crl_refresher())
+        if ready is not None:
+            ready(options.host, port, eport)
+        await (stop.wait() if stop is not None else asyncio.Event().wait())
+    finally:
+        if refresher is not None:
+            refresher.cancel()
+        await ingest_runner.cleanup()
+        await enroll_runner.cleanup()
+        central.storage.close()
+
+
+def _bound_port(runner: web.AppRunner, requested: int) -> int:
+    if requested:
+        return requested
+    for addr in runner.addresses:
+        if isinstance(addr, tuple) and len(addr) >= 2:
+            return int(addr[1])
+    return requested
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
