@@ -25,6 +25,8 @@ from station.store import Store
 from sync.agent.client import CentralClient
 from sync.common import wire
 from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
+from sync.pki.ca import CA, cert_pem
+from sync.pki.issue import issue_station_cert, load_csr
 
 Fault = Callable[[httpx.Request], httpx.Response | None]
 
@@ -44,6 +46,9 @@ class MemoryCentral:
     faults: list[Fault] = field(default_factory=list)
     heartbeats: list[dict[str, Any]] = field(default_factory=list)
     store_count: dict[str, int] = field(default_factory=dict)
+    ca: CA | None = None
+    renew_days: float = 30
+    renewals: int = 0
 
     def _json(self, status: int, body: Any) -> httpx.Response:
         return httpx.Response(status, json=body)
@@ -58,6 +63,11 @@ class MemoryCentral:
             if answer is not None:
                 return answer
         path = request.url.path
+        if path == wire.RENEW_PATH and request.method == "POST" and self.ca is not None:
+            csr = load_csr(json.loads(request.content)["csr_pem"])
+            cert = issue_station_cert(self.ca, csr, self.station_id, days=self.renew_days)
+            self.renewals += 1
+            return self._json(200, {"certificate_pem": cert_pem(cert).decode()})
         if path == wire.HEARTBEAT_PATH and request.method == "POST":
             self.heartbeats.append(json.loads(request.content))
             return httpx.Response(204)

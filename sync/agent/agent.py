@@ -404,27 +404,36 @@ class Agent:
         return self.stop_event.is_set()
 
     def run(self, max_turns: int | None = None) -> None:
-        """The daemon loop (``station sync run``), until :meth:`stop` or ``max_turns`` turns."""
+        """The daemon loop (``station sync run``), until :meth:`stop` or ``max_turns`` sync passes.
+
+        Two timers: the next sync pass (poll interval, backoff, or the long not-authorised pause) and
+        the next heartbeat. The loop sleeps until the earlier one; a heartbeat never brings the sync
+        pass forward, so a refused station knocks once every ``not_authorised_retry_seconds``.
+        """
         self.notifier.ready("sync agent started")
         self.set_status("sync agent started")
+        next_sync = next_beat = self.clock()
+        refused = False
         try:
             while not self.stop_event.is_set():
-                if max_turns is not None and self.turns >= max_turns:
-                    break
-                self.turns += 1
                 self.notifier.watchdog()
-                renew_error = self.maybe_renew()
-                result = self.sync_pass()
-                if result.error is None and isinstance(renew_error, NotAuthorised):
-                    result.error = renew_error
                 now = self.clock()
-                if now >= self._next_heartbeat and not isinstance(result.error, NotAuthorised):
-                    self.send_heartbeat()
-                    self._next_heartbeat = now + self.settings.heartbeat_seconds
-                self.set_status(self.describe(result))
-                delay = self.next_delay(result)
-                until_beat = max(0.0, self._next_heartbeat - self.clock())
-                if self.wait(min(delay, max(until_beat, 0.05))):
+                if now >= next_sync:
+                    if max_turns is not None and self.turns >= max_turns:
+                        break
+                    self.turns += 1
+                    renew_error = self.maybe_renew()
+                    result = self.sync_pass()
+                    if result.error is None and isinstance(renew_error, NotAuthorised):
+                        result.error = renew_error
+                    refused = isinstance(result.error, NotAuthorised | CentralUntrusted)
+                    self.set_status(self.describe(result))
+                    next_sync = self.clock() + self.next_delay(result)
+                if now >= next_beat:
+                    if not refused:  # a refused station's heartbeat would be refused too
+                        self.send_heartbeat()
+                    next_beat = self.clock() + self.settings.heartbeat_seconds
+                if self.wait(min(next_sync, next_beat) - self.clock()):
                     break
         finally:
             self.notifier.stopping()
