@@ -116,7 +116,7 @@ class OpenCVCamera(Camera):
     # -- the capture thread ------------------------------------------------------------------------
     def _open(self) -> Any:
         if not self._node_exists(self.path):
-            raise DeviceUnplugged(f"Camera {self.path} is not connected: plug it in; it is picked up by itself.")
+            raise DeviceUnplugged(f"Camera {self.path} is not connected: plug it in; it is found by itself.")
         cap = self._factory(self.path, self._api)
         if not cap.isOpened():
             cap.release()

@@ -67,7 +67,9 @@ class _Source:
             self._images = [_read_image(path)]
             self.kind = "image"
         else:
-            raise DeviceNotFound(f"Simulated camera: source {spec!r} is neither a directory, a file nor 'synthetic'.")
+            raise DeviceNotFound(
+                f"Simulated camera: source {spec!r} is not a directory, a file or 'synthetic'."
+            )
 
     def frames(self, size: tuple[int, int] | None) -> Iterator[BGRImage]:
         if self.kind == "synthetic":
@@ -186,7 +188,9 @@ class SimCamera(Camera):
                 full = next(frames)
                 frame = full
                 if self.size is not None and (full.shape[1], full.shape[0]) != self.size:
-                    frame = cv2.resize(full, self.size, interpolation=cv2.INTER_AREA)
+                    frame = np.asarray(
+                        cv2.resize(full, self.size, interpolation=cv2.INTER_AREA), dtype=np.uint8
+                    )
                 with self._lock:
                     dropping = self._drop > 0
                     if dropping:

@@ -64,5 +64,5 @@ class FrameSlot:
                     return self._seq, self._frame
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise DeviceTimeout("The camera sent no picture in time: check its cable and press Retry.")
+                    raise DeviceTimeout("The camera sent no picture in time: check the cable, press Retry.")
                 self._cond.wait(left)

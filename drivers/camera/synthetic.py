@@ -25,7 +25,10 @@ def render_face(width: int = _BASE_W, height: int = _BASE_H) -> BGRImage:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
 
     def blob(x: float, y: float, rx: float, ry: float) -> npt.NDArray[np.float32]:
-        return np.exp(-(((xx - x) / rx) ** 2 + ((yy - y) / ry) ** 2)).astype(np.float32)
+        out: npt.NDArray[np.float32] = np.exp(-(((xx - x) / rx) ** 2 + ((yy - y) / ry) ** 2)).astype(
+            np.float32
+        )
+        return out
 
     fx, fy = (xx - cx) / (100 * s), (yy - cy) / (125 * s)
     skin = cv2.GaussianBlur((fx**2 + fy**2 <= 1).astype(np.float32), (0, 0), 3 * s)
@@ -40,7 +43,8 @@ def render_face(width: int = _BASE_W, height: int = _BASE_H) -> BGRImage:
     lum -= 0.45 * blob(cx, cy + 72 * s, 36 * s, 9 * s)  # mouth
     lum -= 0.15 * blob(cx, cy + 120 * s, 70 * s, 15 * s)  # under the chin
     for d in (-1, 1):
-        lum[((xx - (cx + d * ex)) / (17 * s)) ** 2 + ((yy - ey) / (7 * s)) ** 2 <= 1] = 0.85  # white of the eye
+        white = ((xx - (cx + d * ex)) / (17 * s)) ** 2 + ((yy - ey) / (7 * s)) ** 2 <= 1
+        lum[white] = 0.85
         lum[(xx - (cx + d * ex)) ** 2 + (yy - ey) ** 2 <= (7 * s) ** 2] = 0.12  # iris
     face_l = np.clip(lum, 0, 1)
     background = 0.80 + 0.02 * np.sin(xx / 90)
@@ -62,15 +66,18 @@ def render_face(width: int = _BASE_W, height: int = _BASE_H) -> BGRImage:
         img[..., c] = ch
     out = (img * 255).clip(0, 255).astype(np.uint8)
     if (width, height) != (w, h):
-        out = cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA)
+        out = np.asarray(cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
     return out
 
 
-def noise_bank(shape: tuple[int, ...], count: int = 8, sigma: float = 6.0, seed: int = 7) -> list[npt.NDArray[np.int16]]:
+def noise_bank(
+    shape: tuple[int, ...], count: int = 8, sigma: float = 6.0, seed: int = 7
+) -> list[npt.NDArray[np.int16]]:
     """``count`` fixed noise fields to add to frames in turn (cheaper than drawing noise per frame)."""
     rng = np.random.default_rng(seed)
     return [rng.normal(0, sigma, shape).astype(np.int16) for _ in range(count)]
 
 
 def add_noise(base: BGRImage, noise: npt.NDArray[np.int16]) -> BGRImage:
-    return np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    out: BGRImage = np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return out

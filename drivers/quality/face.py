@@ -104,7 +104,10 @@ class FaceReport:
 
 # name -> (English, Urdu) instruction when the check fails
 _SAY: dict[str, tuple[str, str]] = {
-    "no_face": ("No face found: look straight at the camera.", "کوئی چہرہ نظر نہیں آیا: سیدھا کیمرے کی طرف دیکھیں۔"),
+    "no_face": (
+        "No face found: look straight at the camera.",
+        "کوئی چہرہ نظر نہیں آیا: سیدھا کیمرے کی طرف دیکھیں۔",
+    ),
     "many_faces": (
         "More than one face: only the applicant may be in the picture.",
         "ایک سے زیادہ چہرے: تصویر میں صرف درخواست گزار ہو۔",
@@ -120,7 +123,10 @@ _SAY: dict[str, tuple[str, str]] = {
     "sharp": ("Hold still: the picture is blurred.", "ساکن رہیں: تصویر دھندلی ہے۔"),
     "dark": ("Too dark: add light on the face.", "بہت اندھیرا ہے: چہرے پر مزید روشنی ڈالیں۔"),
     "bright": ("Too bright: reduce the light on the face.", "روشنی بہت تیز ہے: چہرے پر روشنی کم کریں۔"),
-    "uneven": ("Light the face evenly, without glare or deep shadow.", "چہرے پر یکساں روشنی ڈالیں، نہ چمک ہو نہ گہرا سایہ۔"),
+    "uneven": (
+        "Light the face evenly, without glare or deep shadow.",
+        "چہرے پر یکساں روشنی ڈالیں، نہ چمک ہو نہ گہرا سایہ۔",
+    ),
     "background": ("Stand in front of a plain background.", "سادہ پس منظر کے سامنے کھڑے ہوں۔"),
 }
 
@@ -152,6 +158,10 @@ def _result(name: str, passed: bool, value: float | None, say: str) -> FaceCheck
     return FaceCheckResult(name, bool(passed), None if value is None else float(value), en, ur)
 
 
+def _u8(a: object) -> npt.NDArray[np.uint8]:
+    return np.ascontiguousarray(a, dtype=np.uint8)
+
+
 _local = threading.local()  # CascadeClassifier is not safe to share between threads
 
 
@@ -160,7 +170,8 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     if cache is None:
         cache = _local.cascades = {}
     if name not in cache:
-        classifier = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        folder: str = cv2.data.haarcascades  # type: ignore[attr-defined]
+        classifier = cv2.CascadeClassifier(folder + name)
         if classifier.empty():
             raise RuntimeError(f"OpenCV Haar cascade {name} is missing: install opencv-python-headless 4.x")
         cache[name] = classifier
@@ -190,8 +201,8 @@ def _find_eyes(grey: npt.NDArray[np.uint8], box: Box) -> tuple[Point, Point] | N
     if roi.size == 0 or roi.shape[1] < 8:
         return None
     k = _EYE_ROI_WIDTH / roi.shape[1]
-    roi = cv2.resize(roi, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
-    roi = cv2.equalizeHist(roi)
+    roi = _u8(cv2.resize(roi, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR))
+    roi = _u8(cv2.equalizeHist(roi))
     size = _EYE_ROI_WIDTH
     lo, hi = (size // 8, size // 8), (size // 3, size // 3)
     found = _cascade("haarcascade_eye.xml").detectMultiScale(roi, 1.15, 3, minSize=lo, maxSize=hi)
@@ -199,7 +210,7 @@ def _find_eyes(grey: npt.NDArray[np.uint8], box: Box) -> tuple[Point, Point] | N
         found = _cascade("haarcascade_eye_tree_eyeglasses.xml").detectMultiScale(
             roi, 1.15, 3, minSize=lo, maxSize=hi
         )
-    centres = [(ex + ew / 2, ey + eh / 2, ew) for ex, ey, ew, eh in found]
+    centres = [(float(ex + ew / 2), float(ey + eh / 2), float(ew)) for ex, ey, ew, eh in found]
     left = [c for c in centres if c[0] < size * 0.5]
     right = [c for c in centres if c[0] >= size * 0.5]
     best: tuple[float, tuple[float, float, float], tuple[float, float, float]] | None = None
@@ -208,7 +219,8 @@ def _find_eyes(grey: npt.NDArray[np.uint8], box: Box) -> tuple[Point, Point] | N
             dx, dy = b[0] - a[0], b[1] - a[1]
             if not 0.25 * size <= dx <= 0.70 * size or abs(dy) > 0.6 * dx:
                 continue
-            cost = abs(dy) / dx + abs(a[2] - b[2]) / max(a[2], b[2]) + abs((a[0] + b[0]) / 2 - size / 2) / size
+            off_centre = abs((a[0] + b[0]) / 2 - size / 2) / size
+            cost = abs(dy) / dx + abs(a[2] - b[2]) / max(a[2], b[2]) + off_centre
             if best is None or cost < best[0]:
                 best = (cost, a, b)
     if best is None:
@@ -242,19 +254,20 @@ def _detect(grey: npt.NDArray[np.uint8]) -> _Found:
             else small
         )
         faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
-            view, 1.2, 5, minSize=(min_side, min_side)
+            view, 1.2, 3, minSize=(min_side, min_side)
         )
         if len(faces) == 0:
             continue
         mf = _rotation(angle, (width / 2, height / 2))
         inv_full = cv2.invertAffineTransform(mf).astype(np.float64)
         view_full = (
-            cv2.warpAffine(grey, mf, (width, height), borderMode=cv2.BORDER_REPLICATE) if angle else grey
+            _u8(cv2.warpAffine(grey, mf, (width, height), borderMode=cv2.BORDER_REPLICATE)) if angle else grey
         )
         candidates: list[tuple[Box, tuple[Point, Point] | None]] = []
         for fx, fy, fw, fh in faces:
             box_rot: Box = (round(fx / s), round(fy / s), round(fw / s), round(fh / s))
-            c = _map_points(inv_full, np.array([[box_rot[0] + box_rot[2] / 2, box_rot[1] + box_rot[3] / 2]]))[0]
+            centre_rot = np.array([[box_rot[0] + box_rot[2] / 2, box_rot[1] + box_rot[3] / 2]])
+            c = _map_points(inv_full, centre_rot)[0]
             side = box_rot[2]
             box: Box = (round(c[0] - side / 2), round(c[1] - side / 2), side, side)
             eyes_rot = _find_eyes(view_full, box_rot)
@@ -281,7 +294,8 @@ def _face_region(grey: npt.NDArray[np.uint8], box: Box) -> npt.NDArray[np.uint8]
     if inner.size == 0:
         return inner
     k = _FACE_WIDTH / inner.shape[1]
-    return cv2.resize(inner, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+    method = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    return _u8(cv2.resize(inner, None, fx=k, fy=k, interpolation=method))
 
 
 def _background(grey: npt.NDArray[np.uint8], box: Box) -> tuple[float, float] | None:
@@ -300,7 +314,9 @@ def _background(grey: npt.NDArray[np.uint8], box: Box) -> tuple[float, float] | 
         return None
     s = min(1.0, _DETECT_WIDTH / width)
     small = cv2.resize(grey, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else grey
-    small_mask = cv2.resize(mask.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    small_mask = cv2.resize(
+        mask.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
     edges = cv2.Canny(cv2.GaussianBlur(small, (3, 3), 0), 60, 150) > 0
     sel = small_mask > 0
     if not sel.any():
@@ -311,10 +327,7 @@ def _background(grey: npt.NDArray[np.uint8], box: Box) -> tuple[float, float] | 
 def check_face(frame: BGRImage, *, config: FaceConfig | None = None) -> FaceReport:
     """Run every check on one BGR frame (any size). Never raises for an ordinary photo."""
     cfg = config or FaceConfig()
-    if frame.ndim == 2:
-        grey = np.ascontiguousarray(frame)
-    else:
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    grey = _u8(frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     height, width = grey.shape
     found = _detect(grey)
     n = len(found.boxes)
