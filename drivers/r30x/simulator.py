@@ -404,8 +404,11 @@ class R30xSimulator:
 
     def _vfy_pwd(self, s: _Session, a: bytes) -> None:
         (given,) = struct.unpack(">I", a[:4])
-        self._verified = given == self.password
-        self._ack(s, p.OK if self._verified else 0x13)
+        if given == self.password:
+            self._verified = True  # a wrong try does not revoke an earlier verification
+            self._ack(s, p.OK)
+        else:
+            self._ack(s, 0x13)
 
     def _set_pwd(self, s: _Session, a: bytes) -> None:
         (self.password,) = struct.unpack(">I", a[:4])
