@@ -67,7 +67,10 @@ def init_home(
     write_atomic(home.ca_cert, cert_pem(ca.cert), mode=0o644)
     server_key = new_ec_key()
     write_atomic(home.server_key, key_pem(server_key), mode=0o600)
-    write_atomic(home.server_cert, cert_pem(issue_server_cert(ca, server_key, server_names)), mode=0o644)
+    # The full chain (leaf, then CA): a station being provisioned reads the CA from the handshake and
+    # pins it by the fingerprint the technician typed, before it trusts anything.
+    server_chain = cert_pem(issue_server_cert(ca, server_key, server_names)) + cert_pem(ca.cert)
+    write_atomic(home.server_cert, server_chain, mode=0o644)
     receipt_key = ed25519.Ed25519PrivateKey.generate()
     write_atomic(
         home.receipt_key,
