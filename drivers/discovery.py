@@ -189,3 +189,8 @@ def list_devices(
 ) -> list[DiscoveredDevice]:
     """Every device a station could use: USB scanners, serial ports, cameras (in that order)."""
     return [*usb_scanners(sysfs_root), *serial_ports(ports), *cameras(sysfs_root)]
+
+
+def discover() -> list[DiscoveredDevice]:
+    """``list_devices()`` on the running system (the name the kiosk's technician screen calls)."""
+    return list_devices()

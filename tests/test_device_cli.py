@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 from serial.tools.list_ports_common import ListPortInfo
 
-from drivers.discovery import DiscoveredDevice, list_devices
+from drivers.discovery import DiscoveredDevice, discover, list_devices
 from station.cli import cli
 
 FIELDS = {"url", "kind", "name", "usb_id", "path"}
@@ -112,6 +112,10 @@ def test_two_scanners_get_bus_and_address(sysfs: Path) -> None:
     scanners = [d for d in list_devices(sysfs_root=sysfs, ports=list) if d.kind == "fingerprint"]
     assert [d.url for d in scanners] == ["usb://298d:1010?bus=1&address=3", "usb://298d:1010?bus=2&address=9"]
     assert scanners[1].path == "/dev/bus/usb/002/009"
+
+
+def test_discover_is_list_devices_on_this_machine() -> None:
+    assert discover() == list_devices()
 
 
 def test_empty_tree(tmp_path: Path) -> None:

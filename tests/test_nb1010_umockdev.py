@@ -36,7 +36,9 @@ pytestmark = [
 ]
 
 
-def replay(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def replay(
+    *args: str, ioctl: Path = RECORDING / "capture.ioctl", timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m station ARGS`` (or ``python -c``) with the recorded sensor attached."""
     assert UMOCKDEV_RUN is not None
     cmd = [
@@ -44,7 +46,7 @@ def replay(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str
         "-d",
         str(RECORDING / "device"),
         "-i",
-        f"/dev/bus/usb/001/003={RECORDING / 'capture.ioctl'}",
+        f"/dev/bus/usb/001/003={ioctl}",
         "--",
         sys.executable,
         *args,
@@ -160,3 +162,16 @@ def test_a_request_not_in_the_recording_fails_cleanly() -> None:
     result = replay("-c", script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "refused device.usb"
+
+
+def test_recording_cut_mid_frame_is_a_clean_protocol_error(tmp_path: Path) -> None:
+    """Only 42 of the 90 image blocks recorded: umockdev then answers from the start of the
+    recording again, which the driver must catch (a repeated line), not save as a print."""
+    lines = (RECORDING / "capture.ioctl").read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.ioctl"
+    cut.write_text("".join(lines[:50]))
+    out = tmp_path / "print.png"
+    result = replay("-m", "station", "device", "capture", "usb://298d:1010", "--out", str(out), ioctl=cut)
+    assert result.returncode == 1
+    assert "error [device.protocol]" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
