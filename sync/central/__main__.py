@@ -1,0 +1,5 @@
+"""``python -m sync.central`` runs the ``central`` command."""
+
+from sync.central.cli import main
+
+main()
