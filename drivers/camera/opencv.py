@@ -91,6 +91,10 @@ class OpenCVCamera(Camera):
     def latest_frame(self) -> tuple[int, BGRImage] | None:
         return self._slot.latest()
 
+    def wait_newer(self, seq: int, timeout: float = 5.0) -> tuple[int, BGRImage]:
+        """Block until a frame newer than ``seq`` arrives (DeviceTimeout, or the unplug error, otherwise)."""
+        return self._slot.wait_newer(seq, timeout)
+
     def still(self, *, timeout: float = 5.0) -> BGRImage:
         if self._thread is None:
             self.start()

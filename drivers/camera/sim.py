@@ -140,6 +140,10 @@ class SimCamera(Camera):
             raise DeviceUnplugged("Camera unplugged: reconnect it; the preview resumes by itself.")
         return self._slot.latest()
 
+    def wait_newer(self, seq: int, timeout: float = 5.0) -> tuple[int, BGRImage]:
+        """Block until a frame newer than ``seq`` arrives (DeviceTimeout, or the unplug error, otherwise)."""
+        return self._slot.wait_newer(seq, timeout)
+
     def still(self, *, timeout: float = 5.0) -> BGRImage:
         """The next frame at the source's own resolution."""
         if self._thread is None:
