@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from drivers.base import DeviceInfo, FingerImage, FingerprintScanner, ProgressFn
-from drivers.errors import DeviceError, DeviceReportedError, DeviceTimeout, DeviceUnplugged, ProtocolError
+from drivers.errors import (
+    DeviceError,
+    DeviceNotFound,
+    DeviceReportedError,
+    DeviceTimeout,
+    DeviceUnplugged,
+    ProtocolError,
+)
 from drivers.r30x import protocol as p
 from drivers.r30x.protocol import Instruction, LedColour, LedMode, SysParams
 from drivers.transport.base import Transport
@@ -28,7 +35,10 @@ from drivers.transport.base import Transport
 log = logging.getLogger(__name__)
 
 DEFAULT_PACKET_TIMEOUT = 2.0
-FINGER_POLL_INTERVAL = 0.05  # between GenImg attempts while waiting for a finger
+FINGER_POLL_INTERVAL = 0.05
+MAX_STALE_PACKETS = (
+    p.IMAGE_BYTES // 32 + 8
+)  # the longest transfer there is, plus slack  # between GenImg attempts while waiting for a finger
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,13 @@ class R30xScanner(FingerprintScanner):
             raise DeviceUnplugged("The scanner was closed: open it again.")
         if self._transport is not None:
             return self._transport
-        self._transport = self._factory()
+        try:
+            self._transport = self._factory()
+        except DeviceNotFound as exc:
+            if self._params is None:
+                raise
+            # it was connected before: the port vanished with the cable
+            raise DeviceUnplugged(f"Scanner unplugged ({self.url}): reconnect it and press Retry.") from exc
         self._parser.clear()
         try:
             if not self._verify_password_locked(self.password):
@@ -154,6 +170,13 @@ class R30xScanner(FingerprintScanner):
             self._parser.clear()
             transport.write(command)
             packet = self._read_packet(transport, timeout or self.packet_timeout)
+            stale = 0
+            while packet.type in (p.PacketType.DATA, p.PacketType.END_DATA) and stale < MAX_STALE_PACKETS:
+                # the tail of a transfer abandoned after an error: skip it, the answer follows
+                stale += 1
+                packet = self._read_packet(transport, timeout or self.packet_timeout)
+            if stale:
+                log.warning("r30x.stale_data_packets skipped=%d", stale)
         except DeviceUnplugged:
             self._drop_transport()
             raise

@@ -103,6 +103,7 @@ class R30xSimulator:
         self._char: dict[int, bytes | None] = {1: None, 2: None}
         self._download: tuple[str, int, bytearray] | None = None
         self._drop = 0
+        self._prefix = b""
         self._corrupt = False
         self._delay = 0.0
         self.led: tuple[int, int, int, int] | None = None
@@ -229,9 +230,12 @@ class R30xSimulator:
             if self._session is None and not self._stopped:
                 self._open_session()
 
-    def inject_garbage(self, data: bytes) -> None:
-        """Write ``data`` to the line now, unsolicited."""
+    def inject_garbage(self, data: bytes, *, before_next_answer: bool = False) -> None:
+        """Write ``data`` to the line now, unsolicited, or just before the next answer."""
         with self._lock:
+            if before_next_answer:
+                self._prefix += data
+                return
             session = self._session
         if session is not None:
             with contextlib.suppress(_Unplugged, OSError):
@@ -307,6 +311,8 @@ class R30xSimulator:
         if delay > 0 and session.ended.wait(delay):
             raise _Unplugged
         with self._lock:
+            if self._prefix:
+                packet, self._prefix = self._prefix + packet, b""
             if self._corrupt:
                 self._corrupt = False
                 packet = packet[:-1] + bytes([packet[-1] ^ 0x5A])
