@@ -187,12 +187,58 @@ def test_server_error_and_network_are_transient(central: MemoryCentral, station:
     with pytest.raises(Transient):
         uploader(central, station).upload(station.store.pending()[0])
 
-    def cut(request: httpx.Request) -> httpx.Response | None:
-        raise httpx.ReadError("connection reset", request=request)
+    def refused(request: httpx.Request) -> httpx.Response | None:
+        raise httpx.ConnectError("connection refused", request=request)
 
-    central.faults[:] = [cut]
+    central.faults[:] = [refused]
     with pytest.raises(Transient):
         uploader(central, station).upload(station.store.pending()[0])
+
+
+def test_disconnect_mid_upload_is_transient(central: MemoryCentral, station: Station) -> None:
+    station.seal(1, size=20_000)
+
+    def cut(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT":
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        return None
+
+    central.faults.append(cut)
+    with pytest.raises(Transient):
+        uploader(central, station).upload(station.store.pending()[0])
+
+
+def test_disconnect_before_any_answer_is_confirmed_then_not_authorised(
+    central: MemoryCentral, station: Station
+) -> None:
+    station.seal(1)
+    calls = {"n": 0}
+
+    def tls_refusal(request: httpx.Request) -> httpx.Response | None:
+        calls["n"] += 1
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+
+    central.faults.append(tls_refusal)
+    with pytest.raises(NotAuthorised) as info:
+        uploader(central, station).upload(station.store.pending()[0])
+    assert info.value.code == "sync.not_authorised.tls" and calls["n"] == 2  # confirmed once, no more
+
+
+def test_single_disconnect_before_any_answer_is_retried(central: MemoryCentral, station: Station) -> None:
+    (pid,) = station.seal(1)
+    calls = {"n": 0}
+
+    def once(request: httpx.Request) -> httpx.Response | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return None
+
+    central.faults.append(once)
+    uploader(central, station).upload(station.store.pending()[0])
+    assert station.store.packet(pid).state == "acked"
 
 
 def test_tls_alerts_map_to_not_authorised() -> None:

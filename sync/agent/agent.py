@@ -50,6 +50,7 @@ from sync.common import wire
 
 log = logging.getLogger("sync.agent")
 
+MAX_CLOCK_SKEW_S = 300.0
 MAX_PASS_ROUNDS = 10_000  # bounded: each round acks or parks every packet it sees
 
 
@@ -222,6 +223,7 @@ class Agent:
         self.status_text = "starting"
         self.turns = 0
         self._client: CentralClient | None = None
+        self.clock_skew: float | None = None  # station minus central, from the last answer's Date
         self._next_heartbeat = 0.0
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -235,6 +237,8 @@ class Agent:
 
     def reset_client(self) -> None:
         if self._client is not None:
+            if self._client.clock_skew is not None:
+                self.clock_skew = self._client.clock_skew
             self._client.close()
         self._client = None
 
@@ -363,7 +367,25 @@ class Agent:
         self.send_heartbeat()
         return result
 
+    def clock_warning(self) -> str | None:
+        """A message when the station's clock differs from central's by more than 5 minutes."""
+        skew = self._client.clock_skew if self._client is not None else None
+        skew = self.clock_skew if skew is None else skew
+        if skew is None or abs(skew) <= MAX_CLOCK_SKEW_S:
+            return None
+        hours = abs(skew) / 3600
+        way = "ahead of" if skew > 0 else "behind"
+        return (
+            f"the station's clock is {hours:.1f} h {way} central's: set the date and time"
+            " (call a technician if it keeps drifting)"
+        )
+
     def describe(self, result: PassResult) -> str:
+        text = self._describe(result)
+        warning = self.clock_warning()
+        return f"{text}; {warning}" if warning else text
+
+    def _describe(self, result: PassResult) -> str:
         if isinstance(result.error, NotAuthorised):
             return (
                 result.error.message

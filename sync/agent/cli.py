@@ -153,12 +153,15 @@ def once_cmd(ctx: click.Context, verbose: bool) -> None:
     try:
         result = agent.once()
         counts = agent.store.counts()
+        warning = agent.clock_warning()
     finally:
         close()
     click.echo(
         f"acked {len(result.acked)} now; queue: {counts['sealed'] + counts['uploading']} pending,"
         f" {counts['acked']} acked, {counts['purged']} purged"
     )
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if not result.ok:
         click.echo(f"not everything was delivered: {agent.describe(result)}", err=True)
         ctx.exit(1)

@@ -15,11 +15,14 @@ request for good; the packet needs a person).
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import hashlib
+import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from station.errors import StationError
 from sync.common import wire
+
+log = logging.getLogger("sync.agent.client")
 
 # OpenSSL alert reasons that mean "the server refused our certificate".
 _REFUSAL_MARKERS = (
@@ -92,6 +97,18 @@ class Rejected(SyncError):
         super().__init__(f"central refused ({status} {error}): {message}", code=f"sync.rejected.{error}")
         self.status = status
         self.error = error
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """Did the server close the connection (no alert, no timeout, no refusal to connect)?"""
+    for item in _chain(exc):
+        if isinstance(item, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return True
+        if isinstance(item, ConnectionResetError | BrokenPipeError | ssl.SSLEOFError):
+            return True
+        if isinstance(item, httpx.ConnectError | httpx.TimeoutException):
+            return False
+    return False
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -207,8 +224,11 @@ def _error_of(resp: httpx.Response) -> tuple[str, str, dict[str, Any]]:
 class CentralClient:
     """The sync wire calls on top of an ``httpx.Client`` (base URL = central's ingest URL)."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, *, clock: Callable[[], float] = time.time) -> None:
         self.http = http
+        self.clock = clock
+        self.responses = 0  # answers received on this client (see _request)
+        self.clock_skew: float | None = None  # station clock minus central's Date header, seconds
 
     def close(self) -> None:
         self.http.close()
@@ -219,18 +239,51 @@ class CentralClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            resp = self.http.request(method, url, **kwargs)
+            return self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             raise classify_transport_error(exc) from exc
         except (ssl.SSLError, OSError) as exc:
             raise classify_transport_error(exc) from exc
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self._send(method, url, **kwargs)
+        except Transient as exc:
+            # With TLS 1.3 a refused client certificate (revoked, expired, unknown CA) shows as a
+            # disconnect on the first read, with no alert. A disconnect before this client ever got an
+            # answer is tried once more on a new connection; the same again means "not authorised".
+            if self.responses or not _is_disconnect(exc):
+                raise
+            log.info("disconnected before any answer: confirming on a new connection")
+            try:
+                resp = self._send(method, url, **kwargs)
+            except Transient as again:
+                if _is_disconnect(again):
+                    raise NotAuthorised(
+                        wire.NOT_AUTHORISED_MESSAGE, code="sync.not_authorised.tls"
+                    ) from again
+                raise
+        self.responses += 1
+        self._note_clock(resp)
         if resp.status_code in (401, 403):
             raise NotAuthorised(wire.NOT_AUTHORISED_MESSAGE, code=f"sync.not_authorised.{resp.status_code}")
         if resp.status_code >= 500 or resp.status_code == 429:
             raise Transient(f"central answered HTTP {resp.status_code}: retrying later", code="sync.server")
         return resp
+
+    def _note_clock(self, resp: httpx.Response) -> None:
+        date = resp.headers.get("Date")
+        if not date:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if server.tzinfo is None:
+            return
+        self.clock_skew = self.clock() - server.timestamp()
 
     def _json(self, resp: httpx.Response) -> Any:
         try:
