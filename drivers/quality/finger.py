@@ -52,6 +52,7 @@ _WEIGHTS = {
     "minutiae": 0.2,
 }
 _FLAG_BELOW = 0.6  # a factor under this names its reason
+_FLAG_CONTRAST_BELOW = 0.33  # ridge contrast under ~10 grey levels (faint prints, low-contrast glass)
 
 _AREA_SCALE = 15_000.0  # 500 ppi pixels; ~60 mm^2 of ridges gives 0.63
 _CONTRAST_SCALE = 25.0  # grey levels
@@ -159,7 +160,8 @@ def _reasons(f: dict[str, float], score: int) -> tuple[str, ...]:
         "sharpness": BLURRED,
         "noise": NOISY,
     }
-    weak = [(f[k], text) for k, text in said.items() if f[k] < _FLAG_BELOW]
+    flag = {k: _FLAG_CONTRAST_BELOW if k == "contrast" else _FLAG_BELOW for k in said}
+    weak = [(f[k], text) for k, text in said.items() if f[k] < flag[k]]
     if f["_count"] < _FLAG_BELOW:
         weak.append((f["_count"], FEW_MINUTIAE))
     elif f["_reliability"] < _FLAG_BELOW:
