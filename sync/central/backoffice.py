@@ -58,6 +58,26 @@ def open_stored(
     return meta, document
 
 
+def image_hash_problems(value: Any, path: str = "") -> tuple[int, list[str]]:
+    """Check every ``{..., <bytes>, "sha256": hex}`` map: (images checked, paths that mismatch)."""
+    checked, bad = 0, []
+    if isinstance(value, dict):
+        digest = value.get("sha256")
+        blobs = [v for v in value.values() if isinstance(v, bytes | bytearray)]
+        if isinstance(digest, str) and len(blobs) == 1:
+            checked += 1
+            if hashlib.sha256(blobs[0]).hexdigest() != digest.lower():
+                bad.append(path or "/")
+        for k, v in value.items():
+            c, b = image_hash_problems(v, f"{path}/{k}")
+            checked, bad = checked + c, bad + b
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            c, b = image_hash_problems(v, f"{path}/{i}")
+            checked, bad = checked + c, bad + b
+    return checked, bad
+
+
 def summarise(value: Any) -> Any:
     """The document with every binary value replaced by a short description (no image bytes)."""
     if isinstance(value, dict):

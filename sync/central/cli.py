@@ -281,20 +281,25 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
 def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | None, as_json: bool) -> None:
     """Verify and decrypt one stored packet with the back-office HPKE key."""
     from sync.central.authority import read_hpke_private_key
-    from sync.central.backoffice import export, open_stored, summarise
+    from sync.central.backoffice import export, image_hash_problems, open_stored, summarise
 
     home = _home(ctx)
     home.require()
     meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path))
+    checked, bad = image_hash_problems(document)
+    meta["image_hashes"] = {"checked": checked, "mismatched": bad}
     summary = {"packet": meta, "document": summarise(document)}
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
     else:
         click.echo(f"packet {meta['packet_id']} from {meta['station_id']}: signature OK, decrypted")
+        click.echo(f"image hashes: {checked} checked, {len(bad)} mismatched {' '.join(bad)}".rstrip())
         click.echo(json.dumps(summary["document"], ensure_ascii=False, indent=2, default=str))
     if out is not None:
         for path in export(document, meta, out):
             click.echo(f"wrote {path}", err=as_json)
+    if bad:
+        raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
 def main() -> None:
