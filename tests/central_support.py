@@ -35,9 +35,10 @@ from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_p
 from sync.pki.ca import CA, cert_pem, create_ca, issue_leaf, key_pem, load_ca, new_ec_key
 
 REPO = Path(__file__).resolve().parent.parent
+FACE = b"\xff\xd8" + bytes(300)
 DOC: dict[str, Any] = {
     "demographics": {"name_en": "Test Person", "cnic": "35202-1234567-1"},
-    "images": {"face": {"jpeg": b"\xff\xd8" + bytes(300), "sha256": "00" * 32}},
+    "images": {"face": {"jpeg": FACE, "sha256": hashlib.sha256(FACE).hexdigest()}},
     "operator_id": "op-1",
 }
 

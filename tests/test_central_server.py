@@ -421,6 +421,16 @@ def test_open_round_trip(
     assert bad.returncode == 1 and "cannot be decrypted" in bad.stderr
     missing = central(home, "open", uuid7(), "--key", str(home.backoffice_key))
     assert missing.returncode == 1 and "not stored here" in missing.stderr
+    assert (
+        "image hashes: 1 checked, 0 mismatched"
+        in central(home, "open", pid, "--key", str(home.backoffice_key)).stdout
+    )
+    # an image whose recorded hash does not match is reported and the command fails
+    damaged = sealed(home, a, doc={"images": {"face": {"jpeg": b"\xff\xd8abc", "sha256": "00" * 32}}})
+    with http_client(a, home) as http:
+        assert upload(http, server.url, damaged).status_code == 200
+    out = central(home, "open", parse(damaged).header.packet_id, "--key", str(home.backoffice_key))
+    assert out.returncode == 1 and "/images/face" in out.stdout and "do not match" in out.stderr
 
 
 def test_server_never_opens_the_hpke_private_key(home: CentralHome, server: CentralProcess) -> None:
