@@ -4,7 +4,8 @@ One thread owns the capture: it reads frames as fast as the camera delivers them
 the newest (``FrameSlot``), so a slow reader never sees a backlog. A still is taken on that same
 thread at the camera's largest resolution and the preview mode is restored after it.
 
-Unplug: a run of failed reads, or the device node disappearing, marks the camera unplugged
+Unplug: a run of failed reads, or the device node disappearing (checked on a failed read and
+every quarter second), marks the camera unplugged
 (``latest_frame`` raises ``DeviceUnplugged``, ``unplugged`` is True); the thread releases the
 capture and reopens it when the node is back, and frames flow again.
 """
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FAILED_READS_UNPLUGGED = 10  # consecutive failed reads that mean the camera went away
 REOPEN_INTERVAL = 0.5  # seconds between attempts to reopen an unplugged camera
+NODE_CHECK_INTERVAL = 0.25  # seconds between checks that the device node still exists while frames flow
 STILL_MAX = (10_000, 10_000)  # asked for a still: V4L2 clamps it to the largest size the camera has
 
 CaptureFactory = Callable[[str, int], Any]  # (path, api preference) -> cv2.VideoCapture-like
@@ -110,9 +112,12 @@ class OpenCVCamera(Camera):
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=5)
+            if thread.is_alive():
+                log.warning("camera.close_slow path=%s", self.path)
+                return  # the thread releases the capture when its read returns
         if self._cap is not None:
             self._cap.release()
             self._cap = None
@@ -179,7 +184,16 @@ class OpenCVCamera(Camera):
                 answer.put(exc)
 
     def _run(self) -> None:
+        try:
+            self._stream()
+        finally:
+            if self._stop.is_set() and self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+    def _stream(self) -> None:
         failures = 0
+        node_checked = time.monotonic()
         while not self._stop.is_set():
             if self._cap is None:
                 while True:  # answer pending stills with the reason
@@ -197,10 +211,17 @@ class OpenCVCamera(Camera):
                 failures = 0
                 self.reopened += 1
                 self._unplugged.clear()
+                self._slot.clear_error()
                 log.info("camera.replugged path=%s", self.path)
                 continue
             self._serve_requests()
             ok, frame = self._cap.read()
+            now = time.monotonic()
+            if now - node_checked >= NODE_CHECK_INTERVAL:
+                node_checked = now
+                if not self._node_exists(self.path):
+                    self._mark_unplugged("node gone")
+                    continue
             if ok and frame is not None:
                 failures = 0
                 self.frame_size = (int(frame.shape[1]), int(frame.shape[0]))

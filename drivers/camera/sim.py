@@ -169,6 +169,7 @@ class SimCamera(Camera):
         self._slot.fail(DeviceUnplugged("Camera unplugged: reconnect it; the preview resumes by itself."))
 
     def replug(self) -> None:
+        self._slot.clear_error()
         self._plugged.set()
 
     def drop_frames(self, n: int) -> None:

@@ -35,6 +35,11 @@ class FrameSlot:
             self._error = error
             self._cond.notify_all()
 
+    def clear_error(self) -> None:
+        """The device is back: readers wait for its next frame instead of failing."""
+        with self._cond:
+            self._error = None
+
     @property
     def error(self) -> DeviceError | None:
         with self._cond:
@@ -48,7 +53,7 @@ class FrameSlot:
     def latest(self) -> tuple[int, BGRImage] | None:
         with self._cond:
             if self._error is not None:
-                raise self._error
+                raise self._error.with_traceback(None)  # one instance, raised afresh each time
             if self._frame is None:
                 return None
             return self._seq, self._frame
@@ -59,7 +64,7 @@ class FrameSlot:
         with self._cond:
             while True:
                 if self._error is not None:
-                    raise self._error
+                    raise self._error.with_traceback(None)  # one instance, raised afresh each time
                 if self._frame is not None and self._seq > seq:
                     return self._seq, self._frame
                 left = deadline - time.monotonic()
