@@ -486,7 +486,10 @@ async def serve(
         ingest_site = web.TCPSite(ingest_runner, options.host, options.port, ssl_context=central.crl.listener)
         await ingest_site.start()
         port = _bound_port(ingest_runner, options.port)
-        eport = options.enroll_port if options.enroll_port is not None else enroll_port(port)
+        if options.enroll_port is not None:
+            eport = options.enroll_port
+        else:  # an ephemeral ingest port gets an ephemeral enrollment port (port + 1 may be taken)
+            eport = enroll_port(port) if options.port else 0
         enroll_site = web.TCPSite(enroll_runner, options.host, eport, ssl_context=enroll_context(home))
         await enroll_site.start()
         eport = _bound_port(enroll_runner, eport)
