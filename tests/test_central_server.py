@@ -243,6 +243,16 @@ def test_chunked_upload_resume_after_cut_and_duplicate(
     assert blob.read_bytes() == env
 
 
+def test_large_chunks_arrive_whole(home: CentralHome, server: CentralProcess, ids: dict[str, Client]) -> None:
+    """256 KiB chunks (the agent's default) span many TCP reads: the server must read to the end."""
+    a = ids["uc-a"]
+    env = sealed(home, a, doc={"pad": bytes(range(256)) * 2500})  # ~640 KB
+    with http_client(a, home) as http:
+        r = upload(http, server.url, env, chunk=256 * 1024)
+        assert r.status_code == 200, r.text
+        assert verify_receipt(b64d(r.json()["receipt_b64"]), receipt_key(home)).size == len(env)
+
+
 def test_oversize_refused(home: CentralHome, server: CentralProcess, ids: dict[str, Client]) -> None:
     with http_client(ids["uc-a"], home) as http:
         pid = uuid7()

@@ -209,10 +209,10 @@ class Central:
     async def _json(self, request: web.Request) -> dict[str, Any] | None:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
+        raw = await _read_bounded(request, MAX_JSON_BYTES)
+        if raw is None:
+            return None
         try:
-            raw = await request.content.read(MAX_JSON_BYTES + 1)
-            if len(raw) > MAX_JSON_BYTES:
-                return None
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return None
@@ -294,8 +294,8 @@ class Central:
         room = size - offset
         if room <= 0 or (request.content_length is not None and request.content_length > room):
             return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
-        data = await request.content.read(room + 1)
-        if len(data) > room:
+        data = await _read_bounded(request, room)
+        if data is None:
             return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
         if hashlib.sha256(data).hexdigest() != digest:
             return self._reject(
@@ -445,6 +445,22 @@ class Central:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_READ_BLOCK = 64 * 1024
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it exceeds ``limit`` bytes.
+
+    ``StreamReader.read(n)`` returns what has arrived, not ``n`` bytes: read until end of body.
+    """
+    buf = bytearray()
+    while True:
+        part = await request.content.read(min(_READ_BLOCK, limit + 1 - len(buf)))
+        if not part:
+            return bytes(buf)
+        buf += part
+        if len(buf) > limit:
+            return None
 
 
 @web.middleware
