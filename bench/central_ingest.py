@@ -98,9 +98,9 @@ def main() -> None:
     print(f"stations: {args.stations}, packets: {n}, payload: {payload / 1e6:.1f} MB, wall: {wall:.2f} s")
     print(f"latency per packet: median {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     print(f"throughput: {payload / wall / 1e6:.1f} MB/s")
-    rate = n / wall
+    rate, p99_ms = n / wall, p99 * 1000
     print(
-        f"central ingest: {rate:.1f} packets/s with {args.stations} concurrent stations, p99 {p99 * 1000:.0f} ms"
+        f"central ingest: {rate:.1f} packets/s with {args.stations} concurrent stations, p99 {p99_ms:.0f} ms"
     )
 
 
