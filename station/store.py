@@ -181,7 +181,10 @@ class Store:
 
     @classmethod
     def _probe(cls, path: Path, key: bytes, *, integrity_check: bool) -> None:
-        uri = f"file:{path}?mode=ro"
+        # With no WAL beside it (no other process has the queue open), read it as immutable: SQLite
+        # then creates no -wal/-shm files. Otherwise read-only through the existing WAL.
+        wal = path.with_name(path.name + "-wal")
+        uri = f"file:{path}?mode=ro" if wal.exists() else f"file:{path}?immutable=1"
         try:
             conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         except sqlcipher3.DatabaseError as exc:
