@@ -1,0 +1,239 @@
+"""Live fixtures for the sync agent's integration tests: the REAL central (``central serve``) on
+127.0.0.1 with a fresh CA, real stations made by the ``station`` CLI, and a loopback TCP proxy that
+cuts connections after a chosen number of bytes. Nothing below HTTP is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+STARTUP_TIMEOUT_S = 30.0
+
+
+def run(cmd: list[str], *, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("STATION_HOME", "CENTRAL_HOME", "STATION_CONFIG")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def station_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([str(BIN / "station"), "--home", str(home), *args], check=check)
+
+
+def central_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([str(BIN / "central"), "--home", str(home), *args], check=check)
+
+
+@dataclass
+class Central:
+    home: Path
+    proc: subprocess.Popen[str]
+    ingest_url: str
+    enroll_url: str
+    fingerprint: str
+
+    @property
+    def port(self) -> int:
+        return int(self.ingest_url.rsplit(":", 1)[1])
+
+    def token(self, station_id: str, ttl: str = "1h") -> str:
+        return (
+            central_cli(self.home, "token", "new", "--station", station_id, "--ttl", ttl)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+
+    def revoke(self, station_id: str) -> None:
+        central_cli(self.home, "revoke", station_id)
+
+    def stored(self, packet_id: str) -> tuple[str, int] | None:
+        from sync.central.storage import SqliteStorage
+
+        storage = SqliteStorage(self.home / "central.db", self.home / "blobs", self.home / "uploads")
+        try:
+            row = storage.stored(packet_id)
+            return None if row is None else (row.sha256, row.size)
+        finally:
+            storage.close()
+
+    def packet_rows(self) -> int:
+        import sqlite3
+
+        conn = sqlite3.connect(self.home / "central.db")
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            table = "packets" if "packets" in tables else next(t for t in tables if "packet" in t)
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        finally:
+            conn.close()
+
+    def blobs(self) -> int:
+        return sum(1 for p in (self.home / "blobs").rglob("*") if p.is_file())
+
+
+@contextmanager
+def running_central(home: Path) -> Iterator[Central]:
+    """``central init`` then ``central serve --port 0``; the real ports from its "listening on" lines."""
+    central_cli(home, "init")
+    fingerprint = central_cli(home, "ca", "fingerprint").stdout.strip().splitlines()[-1]
+    env = {k: v for k, v in os.environ.items() if k != "CENTRAL_HOME"}
+    proc = subprocess.Popen(
+        [str(BIN / "central"), "--home", str(home), "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:  # also keeps draining its output so the pipe never fills
+            for line in proc.stdout or []:
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        ingest = enroll = ""
+        seen: list[str] = []
+        while not (ingest and enroll) and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            seen.append(line)
+            if line.startswith("enrollment on "):
+                enroll = line.split()[-1]
+            if line.startswith("listening on "):
+                ingest = line.split()[-1]
+        if not ingest:
+            raise AssertionError(f"central did not start: {''.join(seen)}")
+        yield Central(home, proc, ingest, enroll, fingerprint)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def make_example(workdir: Path) -> Path:
+    """``station enroll --example`` once (it renders images: slow); the enrollment JSON to reuse."""
+    home = workdir / "example-home"
+    station_cli(home, "init", "--demo")
+    station_cli(home, "enroll", "--example", str(workdir / "example"))
+    return workdir / "example" / "enrollment.json"
+
+
+def make_station(home: Path, packets: int, example: Path | None = None) -> list[str]:
+    """``station init --demo`` and ``station enroll --from-json`` ``packets`` times; the packet ids."""
+    station_cli(home, "init", "--demo")
+    ids = []
+    for _ in range(packets):
+        assert example is not None
+        out = station_cli(home, "enroll", "--from-json", str(example)).stdout
+        ids.append(out.strip().splitlines()[-1])
+    return ids
+
+
+def set_config(home: Path, **values: object) -> None:
+    from station.home import StationHome
+
+    sh = StationHome(home)
+    cfg = sh.load_config()
+    for k, v in values.items():
+        if hasattr(cfg, k):
+            setattr(cfg, k, v)
+        else:
+            cfg.extra[k] = v
+    sh.save_config(cfg)
+
+
+@dataclass
+class CuttingProxy:
+    """Loopback TCP proxy to ``upstream``; cuts a connection after ``cut_after`` client bytes, for
+    the first ``cuts`` connections that get that far. Bounded: one thread pair per connection."""
+
+    upstream: tuple[str, int]
+    cut_after: int | None = None
+    cuts: int = 1
+    cut_done: int = 0
+    connections: int = 0
+    listener: socket.socket = field(init=False)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _socks: list[socket.socket] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream, timeout=10)
+            with self._lock:
+                self.connections += 1
+                cut = self.cut_after if (self.cut_after is not None and self.cut_done < self.cuts) else None
+                self._socks += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, cut, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, None, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, cut: int | None, upstream: bool) -> None:
+        sent = 0
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if cut is not None and sent + len(data) >= cut:
+                    dst.sendall(data[: max(0, cut - sent)])
+                    with self._lock:
+                        self.cut_done += 1
+                    # A hard reset both ways, as a dropped link or a crashed router would.
+                    for s in (src, dst):
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                        s.close()
+                    return
+                dst.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                with suppress(OSError):
+                    s.close()
