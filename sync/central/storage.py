@@ -106,6 +106,7 @@ class SqliteStorage:
         blob_dir.mkdir(parents=True, exist_ok=True)
         upload_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._key_locks: dict[tuple[str, str], threading.Lock] = {}
         self._conn = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -125,20 +126,28 @@ class SqliteStorage:
         except FileNotFoundError:
             return 0
 
-    def append_chunk(self, station_id: str, packet_id: str, offset: int, data: bytes, size: int) -> int:
-        """Write ``data`` at ``offset`` (which must be the stored offset); returns the new offset."""
+    def _key_lock(self, station_id: str, packet_id: str) -> threading.Lock:
         with self._lock:
-            row = self._conn.execute(
-                "SELECT size FROM uploads WHERE station_id=? AND packet_id=?", (station_id, packet_id)
-            ).fetchone()
+            lock = self._key_locks.get((station_id, packet_id))
+            if lock is None:
+                lock = self._key_locks[(station_id, packet_id)] = threading.Lock()
+            return lock
+
+    def append_chunk(self, station_id: str, packet_id: str, offset: int, data: bytes, size: int) -> int:
+        """Write ``data`` at ``offset`` (which must be the stored offset); returns the new offset.
+
+        File work (write, fsync) holds only this upload's lock, so uploads of different packets
+        fsync in parallel; the shared connection is locked only around its statements.
+        """
+        with self._key_lock(station_id, packet_id):
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT size FROM uploads WHERE station_id=? AND packet_id=?", (station_id, packet_id)
+                ).fetchone()
             current = self.upload_offset(station_id, packet_id)
             if row is not None and int(row[0]) != size:
                 if current == 0 or offset == 0:
-                    self._conn.execute(
-                        "UPDATE uploads SET size=?, updated_at=? WHERE station_id=? AND packet_id=?",
-                        (size, time.time(), station_id, packet_id),
-                    )
-                    self.discard_partial(station_id, packet_id, keep_row=True)
+                    self._discard_file(station_id, packet_id)
                     current = 0
                 else:
                     raise SizeMismatch(f"this upload was started with size {row[0]}, not {size}")
@@ -155,11 +164,13 @@ class SqliteStorage:
                 os.fsync(fh.fileno())
             if fresh:
                 fsync_dir(path.parent)
-            self._conn.execute(
-                "INSERT INTO uploads(station_id, packet_id, size, updated_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(station_id, packet_id) DO UPDATE SET updated_at=excluded.updated_at",
-                (station_id, packet_id, size, time.time()),
-            )
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO uploads(station_id, packet_id, size, updated_at) VALUES (?,?,?,?)"
+                    " ON CONFLICT(station_id, packet_id) DO UPDATE SET size=excluded.size,"
+                    " updated_at=excluded.updated_at",
+                    (station_id, packet_id, size, time.time()),
+                )
             return offset + len(data)
 
     def partial(self, station_id: str, packet_id: str) -> bytes:
@@ -168,14 +179,18 @@ class SqliteStorage:
         except FileNotFoundError:
             return b""
 
-    def discard_partial(self, station_id: str, packet_id: str, *, keep_row: bool = False) -> None:
-        with self._lock:
-            with contextlib.suppress(FileNotFoundError):
-                self._part(station_id, packet_id).unlink()
-            if not keep_row:
+    def _discard_file(self, station_id: str, packet_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._part(station_id, packet_id).unlink()
+
+    def discard_partial(self, station_id: str, packet_id: str) -> None:
+        with self._key_lock(station_id, packet_id):
+            self._discard_file(station_id, packet_id)
+            with self._lock:
                 self._conn.execute(
                     "DELETE FROM uploads WHERE station_id=? AND packet_id=?", (station_id, packet_id)
                 )
+                self._key_locks.pop((station_id, packet_id), None)
 
     # -- stored packets --------------------------------------------------------------------
     def _blob_path(self, sha256: str) -> Path:
@@ -213,26 +228,32 @@ class SqliteStorage:
         """Blob durable first, then the metadata row; returns the row now stored (first one wins)."""
         if hashlib.sha256(envelope).hexdigest() != packet.sha256:
             raise ValueError("envelope does not match its sha256")
-        with self._lock:
-            existing = self.stored(packet.packet_id)
-            if existing is not None:
-                return existing
-            self._write_blob(packet.sha256, envelope)
-            self._conn.execute(
-                "INSERT INTO packets(packet_id, station_id, sha256, size, received_at, receipt, cert_der)"
-                " VALUES (?,?,?,?,?,?,?)",
-                (
-                    packet.packet_id,
-                    packet.station_id,
-                    packet.sha256,
-                    packet.size,
-                    packet.received_at,
-                    packet.receipt,
-                    packet.cert_der,
-                ),
-            )
-            self.discard_partial(packet.station_id, packet.packet_id)
-            return packet
+        existing = self.stored(packet.packet_id)
+        if existing is not None:
+            return existing
+        self._write_blob(packet.sha256, envelope)  # outside the shared lock: fsyncs run in parallel
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO packets(packet_id, station_id, sha256, size, received_at, receipt, cert_der)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (
+                        packet.packet_id,
+                        packet.station_id,
+                        packet.sha256,
+                        packet.size,
+                        packet.received_at,
+                        packet.receipt,
+                        packet.cert_der,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            winner = self.stored(packet.packet_id)  # a concurrent finalise of the same id won
+            if winner is None:
+                raise
+            return winner
+        self.discard_partial(packet.station_id, packet.packet_id)
+        return packet
 
     def envelope(self, sha256: str) -> bytes:
         data = self._blob_path(sha256).read_bytes()
