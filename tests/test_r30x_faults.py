@@ -79,9 +79,9 @@ def test_corrupt_checksum_during_image_upload(sim: R30xSimulator, scanner: R30xS
     assert np.array_equal(image.pixels, quantise(load_sensor_image(FINGER)))
 
 
-def test_dropped_bytes_time_out_then_recovery(sim: R30xSimulator, scanner: R30xScanner) -> None:
+def test_dropped_bytes_garble_the_answer_then_recovery(sim: R30xSimulator, scanner: R30xScanner) -> None:
     sim.drop_next_bytes(3)
-    with pytest.raises(DeviceTimeout):
+    with pytest.raises(ProtocolError, match="unreadable"):
         scanner.template_count()
     assert works(scanner)
 
@@ -147,3 +147,30 @@ def test_any_garbage_before_an_answer_ends_typed_and_recovers(
     except DeviceReportedError as exc:  # garbage that parses as a whole ack packet with an error code
         assert exc.status != 0
     assert works(scanner)
+
+
+def test_scanner_at_another_baud_then_reconnect_at_its_rate(tmp_path: Path) -> None:
+    with R30xSimulator(baud=115200, library_dir=tmp_path / "lib") as sim:
+        link = sim.link(tmp_path / "scanner")
+        with pytest.raises(ProtocolError, match="baud rate"):
+            open_serial(parse_url(f"serial://{link}?baud=57600&timeout=0.3"), trace=None)
+        scanner = open_serial(parse_url(f"serial://{link}?baud=115200&timeout=0.3"), trace=None)
+        try:
+            assert scanner.read_sys_params().baud == 115200
+        finally:
+            scanner.close()
+        auto = open_serial(parse_url(f"serial://{link}?baud=auto&timeout=0.3"), trace=None)
+        try:
+            assert auto.read_sys_params().baud == 115200 and auto.template_count() == 0
+        finally:
+            auto.close()
+
+
+def test_baud_change_moves_the_module_and_the_driver(
+    sim: R30xSimulator, scanner: R30xScanner, tmp_path: Path
+) -> None:
+    scanner.set_baud(115200)
+    assert sim.baud == 115200 and works(scanner)
+    scanner.close()
+    with pytest.raises(ProtocolError, match="baud rate"):  # the old rate no longer reaches it
+        open_serial(parse_url(f"serial://{tmp_path / 'scanner'}?baud=57600&timeout=0.3"), trace=None)

@@ -144,6 +144,12 @@ class R30xScanner(FingerprintScanner):
                 return packet
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if self._parser.skipped:
+                    skipped, self._parser.skipped = self._parser.skipped, 0
+                    raise ProtocolError(
+                        f"The scanner answered with {skipped} unreadable bytes: check the baud rate in the "
+                        "device URL (usually 57600) and the cable, then press Retry."
+                    )
                 raise DeviceTimeout(
                     "The scanner did not answer in time: check the cable and press Retry."
                     if self._parser.pending() == 0

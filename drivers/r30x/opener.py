@@ -1,6 +1,7 @@
 """URL openers for R30x modules: ``serial:///dev/ttyUSB0?...`` and ``sim://r30x?...``.
 
     serial:///dev/ttyUSB0?baud=57600&address=0xFFFFFFFF&password=0&timeout=2
+    serial:///dev/ttyUSB0?baud=auto  try 57600, 115200, 9600, 19200, 38400 until the module answers
     sim://r30x                      simulator on a pty, no finger until placed (``.simulator``)
     sim://r30x?image=PATH           that print is on the sensor
     sim://r30x?finger=auto          a synthetic finger whenever GenImg is called (demos)
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from drivers.errors import DeviceError, UnsupportedURL
+from drivers.errors import DeviceError, DeviceTimeout, ProtocolError, UnsupportedURL
 from drivers.r30x import protocol as p
 from drivers.r30x.driver import DEFAULT_PACKET_TIMEOUT, R30xScanner
 from drivers.r30x.simulator import R30xSimulator
@@ -29,6 +30,8 @@ from drivers.transport.serial import SerialTransport
 from drivers.transport.trace import TraceTransport
 from drivers.url import DeviceURL
 
+DEFAULT_BAUD = 57600
+AUTO_BAUDS = (57600, 115200, 9600, 19200, 38400)  # tried in this order for baud=auto
 TRUE_WORDS = {"1", "true", "yes", "on", "auto"}
 
 
@@ -42,19 +45,24 @@ def _float_param(url: DeviceURL, name: str, default: float) -> float:
         raise UnsupportedURL(f"{name}={value!r} in {url.raw} is not a number") from None
 
 
+def _baud(url: DeviceURL) -> int:
+    baud = url.int_param("baud", DEFAULT_BAUD)
+    try:
+        p.baud_code(baud)
+    except ValueError as exc:
+        raise UnsupportedURL(f"baud={baud} in {url.raw}: use 9600 x N (N = 1..12), e.g. 57600") from exc
+    return baud
+
+
 def _scanner_for_port(
     port: str,
     url: DeviceURL,
     trace: TextIO | None,
     *,
+    baud: int = DEFAULT_BAUD,
     model: str = "R30x/ZFM fingerprint module",
     on_close: Callable[[], None] | None = None,
 ) -> R30xScanner:
-    baud = url.int_param("baud", 57600)
-    try:
-        p.baud_code(baud)
-    except ValueError as exc:
-        raise UnsupportedURL(f"baud={baud} in {url.raw}: use 9600 x N (N = 1..12), e.g. 57600") from exc
 
     def factory() -> Transport:
         transport: Transport = SerialTransport(port, baud)
@@ -76,9 +84,25 @@ def open_serial(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
     port = url.path or url.host
     if not port:
         raise UnsupportedURL(f"{url.raw} names no port: use serial:///dev/ttyUSB0")
-    scanner = _scanner_for_port(port, url, trace)
-    scanner.connect()
-    return scanner
+    if url.param("baud") != "auto":
+        scanner = _scanner_for_port(port, url, trace, baud=_baud(url))
+        scanner.connect()
+        return scanner
+    # baud=auto: the module's rate is unknown (changed earlier, or a board with another default)
+    last: DeviceError | None = None
+    for baud in AUTO_BAUDS:
+        scanner = _scanner_for_port(port, url, trace, baud=baud)
+        try:
+            scanner.connect()
+        except (DeviceTimeout, ProtocolError) as exc:
+            last = exc
+            continue
+        return scanner
+    assert last is not None
+    raise DeviceTimeout(
+        f"No R30x module answered on {port} at {', '.join(map(str, AUTO_BAUDS))} baud: "
+        "check the cable and the power."
+    ) from last
 
 
 def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
@@ -103,7 +127,9 @@ def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
         shutil.rmtree(workdir, ignore_errors=True)
 
     try:
-        scanner = _scanner_for_port(str(link), url, trace, model="R30x simulator (pty)", on_close=cleanup)
+        scanner = _scanner_for_port(
+            str(link), url, trace, baud=_baud(url), model="R30x simulator (pty)", on_close=cleanup
+        )
         scanner.simulator = simulator
         scanner.connect()
     except DeviceError:

@@ -18,6 +18,7 @@ import os
 import select
 import struct
 import tempfile
+import termios
 import threading
 import tty
 from collections.abc import Callable
@@ -34,6 +35,13 @@ from drivers.r30x.sensor_image import fit_to_sensor, load_sensor_image, quantise
 log = logging.getLogger(__name__)
 
 Grey = npt.NDArray[np.uint8]
+
+# termios speed constants -> bits per second, for the rates of the R30x family a pty can carry
+_SPEEDS = {
+    getattr(termios, f"B{rate}"): rate
+    for rate in (9600, 19200, 38400, 57600, 115200)
+    if hasattr(termios, f"B{rate}")
+}
 
 
 class _Session:
@@ -287,6 +295,12 @@ class R30xSimulator:
                 return
             if not data:
                 return
+            if self._baud_mismatch(session):
+                # the module sees framing errors: it cannot parse the command, and what it answers
+                # reaches the client garbled (no EF 01 survives a wrong line rate)
+                with contextlib.suppress(_Unplugged):
+                    self._write_raw(session, bytes(b ^ 0x5A for b in p.build_ack(0x01, address=self.address)))
+                continue
             parser.feed(data)
             while True:
                 try:
@@ -304,6 +318,14 @@ class R30xSimulator:
                     self._handle(session, packet)
                 except _Unplugged:
                     return
+
+    def _baud_mismatch(self, session: _Session) -> bool:
+        """True when the client set its port to a rate other than the module's (a pty keeps it)."""
+        try:
+            client = _SPEEDS.get(termios.tcgetattr(session.slave)[4])
+        except termios.error:
+            return False
+        return client is not None and client != self.baud
 
     def _respond(self, session: _Session, packet: bytes) -> None:
         with self._lock:
