@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -175,3 +176,11 @@ def test_arbitrary_bytes_only_ever_raise_value_error(data: bytes) -> None:
         except ValueError:
             continue
         assert result.score >= 0
+
+
+def test_concurrent_verification_gives_the_same_scores() -> None:
+    pairs = [(template(a), template(b)) for a in MATCHABLE for b in MATCHABLE] * 2
+    expected = [match.score(a, b) for a, b in pairs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda p: match.score(*p), pairs))
+    assert got == expected

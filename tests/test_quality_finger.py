@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -157,14 +158,23 @@ def test_tiny_image_scores_zero_with_a_reason() -> None:
 
 
 def test_scoring_a_256x288_print_is_fast() -> None:
+    """CPU time (not wall time, which other processes inflate): about 50 ms measured on 2 cores."""
     crop = np.ascontiguousarray(image("egis0570")[150:438, 24:280])
     finger_quality(crop)  # warm the cached extractor
     times = []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         finger_quality(crop)
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[2] < 0.5  # measured about 40-60 ms on 2 cores; generous for loaded CI
+        times.append(time.process_time() - t0)
+    assert sorted(times)[2] < 0.15
+
+
+def test_concurrent_scoring_gives_the_same_results() -> None:
+    """The kiosk scores on a task thread while a device thread may build a template."""
+    names = NAMES * 3
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        scores = list(pool.map(lambda n: finger_quality(image(n)).score, names))
+    assert scores == [score(n) for n in names]
 
 
 stripes = st.builds(
