@@ -17,6 +17,7 @@ from station.errors import DiskFull
 from station.home import StationHome
 from station.packet import open_packet
 from station.session import open_station
+from tests.sqlcipher_pages import database_plaintext, wal_plaintext
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +57,17 @@ def test_init_enroll_status_as_a_user(tmp_path: Path, example: Path) -> None:
         env = station.store.envelope(packet_id)
         doc = open_packet(env, station.keys.get("demo-recipient"), station.keys.identity_public_key())
     assert doc["demographics"]["cnic"] == "35202-1234567-1" and len(doc["fingers"]) == 10
-    # Nothing readable of the citizen is anywhere in the station's files.
-    for path in home.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            for needle in ("35202-1234567-1", "Ahmed Raza", "احمد رضا", "0300-1234567"):
-                assert needle.encode() not in data, f"{needle!r} found in {path.name}"
+    # Nothing readable of the citizen is anywhere in the station's files, nor inside the decrypted
+    # database and WAL pages (everything is sealed), nor in the audit log.
+    db_key = (home / "keys" / "db.key").read_bytes()
+    decrypted = database_plaintext(home / "queue.db", db_key) + wal_plaintext(home / "queue.db-wal", db_key)
+    assert b"enrollment.commit" in decrypted  # the decryption really works
+    audit_text = run(home, "audit", "tail", "--json").stdout.encode()
+    blobs = [("decrypted database", decrypted), ("audit", audit_text)]
+    blobs += [(p.name, p.read_bytes()) for p in home.rglob("*") if p.is_file()]
+    for where, data in blobs:
+        for needle in ("35202-1234567-1", "Ahmed Raza", "احمد رضا", "0300-1234567"):
+            assert needle.encode() not in data, f"{needle!r} found in {where}"
 
 
 def test_invalid_enrollment_names_the_field_and_queues_nothing(tmp_path: Path, example: Path) -> None:
