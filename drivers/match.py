@@ -28,9 +28,10 @@ the real prints in ``tests/fixtures/fingerprints``, bozorth3 scores:
 
 ``MATCH_THRESHOLD = 20`` is above every impostor score measured (16) and far below a good print's
 genuine scores; on a poor print like ``elan`` some slightly moved retakes fall under it, so such a
-print is rejected as a false non-match rather than risk a false match, and the quality check asks for
-a better capture at enrolment. Prints with fewer than about 15 minutiae (``aes3500``,
-``upektc_img``) score 0 even against themselves: bozorth3 cannot verify them at all. NIST's rule of
+print is rejected as a false non-match rather than risk a false match (the quality check names such a
+print's faults so the operator retakes it). Prints with fewer than about 15 minutiae (``aes3500``,
+``upektc_img``) score 0 even against themselves: bozorth3 cannot verify them at all, and
+``drivers.quality.finger`` gives them the "few minutiae" reason. NIST's rule of
 thumb for bozorth3 is "about 40" on rolled ten-print cards; on these small single-finger captures it
 would also reject ``elan``'s own rotated copies and gains nothing against the measured impostors.
 """

@@ -184,3 +184,12 @@ def test_concurrent_verification_gives_the_same_scores() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda p: match.score(*p), pairs))
     assert got == expected
+
+
+@pytest.mark.parametrize("name", ["aes3500", "upektc_img"])
+def test_sparse_prints_cannot_be_verified_even_against_themselves(name: str) -> None:
+    """The limit drivers.quality.finger reports as "few minutiae"; if nbis ever improves, this fails."""
+    from drivers.quality.finger import MATCHABLE_MINUTIAE
+
+    assert len(match.parse_template(template(name)).minutiae) < MATCHABLE_MINUTIAE
+    assert match.verify(template(name), template(name)) == match.MatchResult(matched=False, score=0)

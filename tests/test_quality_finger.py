@@ -295,3 +295,11 @@ def test_cli_as_a_user_runs_it() -> None:
     )
     assert proc.returncode == 2
     assert "cannot read fingerprint image" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["aes3500", "upektc_img"])
+def test_prints_too_sparse_for_bozorth3_get_the_few_minutiae_reason(name: str) -> None:
+    """bozorth3 scores these 0 even against themselves (tests/test_match.py): say so at capture."""
+    result = finger_quality(image(name))
+    assert result.measures["minutiae"] < fq.MATCHABLE_MINUTIAE
+    assert fq.FEW_MINUTIAE in result.reasons
