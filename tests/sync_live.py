@@ -84,6 +84,21 @@ class Central:
         return sum(1 for p in (self.home / "blobs").rglob("*") if p.is_file())
 
 
+def provision(central: Central, home: Path, station_id: str) -> None:
+    station_cli(
+        home,
+        "provision",
+        "--central",
+        central.ingest_url,
+        "--enroll-url",
+        central.enroll_url,
+        "--token",
+        central.token(station_id),
+        "--ca-fingerprint",
+        central.fingerprint,
+    )
+
+
 @contextmanager
 def running_central(home: Path) -> Iterator[Central]:
     """``central init`` then ``central serve --port 0``; the real ports from its "listening on" lines."""
@@ -141,9 +156,11 @@ def make_example(workdir: Path) -> Path:
     return workdir / "example" / "enrollment.json"
 
 
-def make_station(home: Path, packets: int, example: Path | None = None) -> list[str]:
+def make_station(
+    home: Path, packets: int, example: Path | None = None, station_id: str = "demo-station"
+) -> list[str]:
     """``station init --demo`` and ``station enroll --from-json`` ``packets`` times; the packet ids."""
-    station_cli(home, "init", "--demo")
+    station_cli(home, "init", "--demo", "--station-id", station_id)
     ids = []
     for _ in range(packets):
         assert example is not None
