@@ -244,3 +244,14 @@ def test_sim_url_finger_auto() -> None:
         assert device.capture(timeout=2.0).pixels.std() > 20
     finally:
         device.close()
+
+
+def test_paced_line_takes_at_least_the_wire_time(sim: R30xSimulator, scanner: R30xScanner) -> None:
+    import time
+
+    scanner.set_baud(9600)
+    sim.pace_line()
+    start = time.monotonic()
+    assert scanner.read_sys_params().baud == 9600
+    elapsed = time.monotonic() - start
+    assert elapsed >= (p.HEADER_LEN + 17 + 2) * 10 / 9600  # 28 bytes at 960 bytes/s: 29 ms

@@ -7,7 +7,9 @@ buffers, an on-disk template library (one file per page), a password and system 
 
 Test and demo controls: ``place_finger(image)``, ``lift_finger()``, ``unplug()`` (the pty closes and
 the link disappears, as a pulled cable), ``replug()``, ``inject_garbage(bytes)``,
-``drop_next_bytes(n)``, ``corrupt_next_checksum()``, ``set_delay(seconds)``, ``stop()``.
+``drop_next_bytes(n)``, ``corrupt_next_checksum()``, ``set_delay(seconds)``, ``pace_line()`` (answer
+no faster than the baud rate, for benchmarks), ``stop()``. A client whose port is set to another
+rate than the module's gets garbled answers, as on a real line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import struct
 import tempfile
 import termios
 import threading
+import time
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +38,9 @@ from drivers.r30x.sensor_image import fit_to_sensor, load_sensor_image, quantise
 log = logging.getLogger(__name__)
 
 Grey = npt.NDArray[np.uint8]
+
+PACE_CHUNK = 16  # bytes per paced write: fine enough that pacing error stays under 0.1 %
+PACE_SLACK = 0.005  # seconds
 
 # termios speed constants -> bits per second, for the rates of the R30x family a pty can carry
 _SPEEDS = {
@@ -54,6 +60,7 @@ class _Session:
         self.port = os.ttyname(self.slave)
         self.wake_r, self.wake_w = os.pipe()
         self.ended = threading.Event()
+        self.line_free = 0.0  # monotonic time at which the simulated line is idle (pacing)
         self.thread: threading.Thread | None = None
 
     def end(self) -> None:
@@ -112,6 +119,7 @@ class R30xSimulator:
         self._download: tuple[str, int, bytearray] | None = None
         self._drop = 0
         self._prefix = b""
+        self._paced = False
         self._corrupt = False
         self._delay = 0.0
         self.led: tuple[int, int, int, int] | None = None
@@ -347,7 +355,28 @@ class R30xSimulator:
             self.responses_sent += 1
             self._changed.notify_all()
 
+    def pace_line(self, enabled: bool = True) -> None:
+        """Deliver answers no faster than the module's baud rate allows (8N1: 10 bits a byte)."""
+        with self._lock:
+            self._paced = enabled
+
     def _write_raw(self, session: _Session, data: bytes) -> None:
+        if not self._paced:
+            self._write_now(session, data)
+            return
+        for start in range(0, len(data), PACE_CHUNK):
+            chunk = data[start : start + PACE_CHUNK]
+            # each byte reaches the client when its last bit would have left a real UART
+            # (a line idle for less than PACE_SLACK counts as busy: a late wake-up costs no line time)
+            now = time.monotonic()
+            base = session.line_free if session.line_free >= now - PACE_SLACK else now
+            session.line_free = base + len(chunk) * 10 / self.baud
+            wait = session.line_free - time.monotonic()
+            if wait > 0 and session.ended.wait(wait):
+                raise _Unplugged
+            self._write_now(session, chunk)
+
+    def _write_now(self, session: _Session, data: bytes) -> None:
         view = memoryview(data)
         while view:
             if session.ended.is_set():

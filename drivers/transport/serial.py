@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import select
+import time
 
 from drivers.errors import DeviceBusy, DeviceNotFound, DeviceUnplugged
 from drivers.transport.base import Transport
@@ -31,7 +33,6 @@ class SerialTransport(Transport):
             raise DeviceNotFound("pyserial is not installed: install the project's dependencies.")
         self.name = port
         self.port = port
-        self._timeout: float | None = None
         try:
             self._ser = pyserial.Serial(port, baud, timeout=0, write_timeout=5, exclusive=exclusive)
         except pyserial.SerialException as exc:
@@ -49,15 +50,20 @@ class SerialTransport(Transport):
             raise DeviceNotFound(f"Could not open {port}: {exc}") from exc
 
     def read(self, n: int, timeout: float) -> bytes:
+        # The port stays non-blocking (timeout=0): changing pyserial's timeout per call would cost a
+        # tcsetattr each time, which on a long upload adds up to whole seconds.
+        deadline = time.monotonic() + timeout
+        out = bytearray()
         try:
-            if self._timeout != timeout:
-                self._ser.timeout = timeout
-                self._timeout = timeout
-            data: bytes = self._ser.read(n)
-        except (pyserial.SerialException, OSError, TypeError, AttributeError) as exc:
-            # TypeError/AttributeError: pyserial after the fd vanished under it
+            while True:
+                out += self._ser.read(n - len(out))
+                remaining = deadline - time.monotonic()
+                if len(out) >= n or remaining <= 0:
+                    return bytes(out)
+                select.select([self._ser.fileno()], [], [], remaining)
+        except (pyserial.SerialException, OSError, TypeError, AttributeError, ValueError) as exc:
+            # TypeError/AttributeError/ValueError: pyserial after the fd vanished under it
             raise _unplugged(self.port, exc) from exc
-        return data
 
     def write(self, data: bytes) -> None:
         try:

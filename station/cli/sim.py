@@ -55,7 +55,23 @@ def sim_group() -> None:
     help="Keep the template library in this directory (default: temporary).",
 )
 @click.option("--password", default="0", show_default=True, help="Module password (e.g. 0x1234).")
-def r30x_cmd(link: Path, image: Path | None, finger_auto: bool, library: Path | None, password: str) -> None:
+@click.option(
+    "--baud",
+    type=click.IntRange(9600, 115200),
+    default=57600,
+    show_default=True,
+    help="The module's line rate; a client at another rate gets garbled answers.",
+)
+@click.option("--pace", is_flag=True, help="Answer no faster than a real line at --baud (benchmarks).")
+def r30x_cmd(
+    link: Path,
+    image: Path | None,
+    finger_auto: bool,
+    library: Path | None,
+    password: str,
+    baud: int,
+    pace: bool,
+) -> None:
     """Serve an R30x/ZFM module on a pty until stopped (Ctrl-C or SIGTERM)."""
     from drivers.r30x.simulator import R30xSimulator
 
@@ -69,9 +85,12 @@ def r30x_cmd(link: Path, image: Path | None, finger_auto: bool, library: Path | 
         raise click.ClickException(f"{link.parent} does not exist: create it or choose another --link path.")
 
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if baud % 9600:
+        raise click.BadParameter(f"{baud} is not a multiple of 9600", param_hint="--baud")
     simulator = R30xSimulator(
-        image=image, finger_auto=finger_auto, library_dir=library, password=password_value
+        image=image, finger_auto=finger_auto, library_dir=library, password=password_value, baud=baud
     )
+    simulator.pace_line(pace)
     try:
         simulator.start()
         simulator.link(link)
