@@ -180,6 +180,8 @@ def parse_template(data: bytes) -> Template:
     else:
         if views != 1:
             raise ValueError(f"fingerprint template holds {views} finger views; exactly one is supported")
+        if len(data) < _HEADER.size + _VIEW.size + 2:
+            raise ValueError(f"fingerprint template is {len(data)} bytes: too short for its finger view")
         count = data[_HEADER.size + 3]
         offset = _HEADER.size + _VIEW.size
         if offset + count * _MINUTIA.size + 2 > len(data):

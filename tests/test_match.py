@@ -193,3 +193,37 @@ def test_sparse_prints_cannot_be_verified_even_against_themselves(name: str) -> 
 
     assert len(match.parse_template(template(name)).minutiae) < MATCHABLE_MINUTIAE
     assert match.verify(template(name), template(name)) == match.MatchResult(matched=False, score=0)
+
+
+def test_one_view_record_too_short_for_its_view_header_raises_value_error() -> None:
+    """Found by the property test: a 26-byte record that claims one finger view."""
+    data = b"FMR\x00 20\x00" + struct.pack(">I", 26) + bytes(10) + b"\x01\x00" + bytes(2)
+    with pytest.raises(ValueError, match="too short"):
+        match.parse_template(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.integers(0, 2),
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.integers(0, 30),
+    st.binary(max_size=200),
+    st.booleans(),
+    st.booleans(),
+)
+def test_plausible_records_only_ever_raise_value_error(
+    views: int, width: int, height: int, count: int, body: bytes, short_variant: bool, exact: bool
+) -> None:
+    """Records with a valid header and length, a random minutiae count and random minutiae bytes."""
+    if exact:  # exactly ``count`` minutiae of random bytes: mostly reaches bozorth3
+        body = (body * (count * 6 // max(1, len(body)) + 1))[: count * 6] if body else bytes(count * 6)
+        body += b"" if short_variant else b"\x00\x00"
+    head = b"\x00\x00" + struct.pack(">HHHHBB", width, height, 197, 197, views, 0)
+    rest = (b"\x00" + bytes([count]) if short_variant else bytes([0, 0, 0, count])) + body
+    data = b"FMR\x00 20\x00" + struct.pack(">I", 12 + len(head) + len(rest)) + head + rest
+    try:
+        result = match.verify(template("elan"), data)
+    except ValueError:
+        return
+    assert result.score >= 0
