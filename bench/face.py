@@ -16,6 +16,7 @@ Ratios above 1 are better than the target. Last line: the headline ratio (sustai
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -51,12 +52,13 @@ def frames() -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def per_frame(seconds: float) -> tuple[float, float, int, int]:
+def per_frame(seconds: float) -> tuple[float, float, float, int, int]:
     samples = frames()
     for _, f in samples:  # warm up: cascades loaded, caches filled
         check_face(f)
     times: list[float] = []
     passed = 0
+    cpu0 = time.process_time()
     t_end = time.monotonic() + seconds
     i = 0
     while time.monotonic() < t_end and i < 100_000:
@@ -66,8 +68,9 @@ def per_frame(seconds: float) -> tuple[float, float, int, int]:
         times.append((time.perf_counter() - t0) * 1000)
         passed += report.all_passed
         i += 1
+    cpu_ms = (time.process_time() - cpu0) * 1000 / max(1, len(times))
     times.sort()
-    return statistics.median(times), times[int(0.95 * (len(times) - 1))], len(times), passed
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))], cpu_ms, len(times), passed
 
 
 def sustained(seconds: float) -> tuple[float, int, int, int]:
@@ -95,12 +98,18 @@ def main() -> None:
     per_s, sus_s = (4.0, 6.0) if args.quick else (15.0, 30.0)
     print(f"cv2 {cv2.__version__}, {cv2.getNumThreads()} OpenCV threads")
 
-    median, p95, n, ok = per_frame(per_s)
+    load = os.getloadavg()[0]
     print(
-        f"face checks per 640x480 frame: median {median:.1f} ms, p95 {p95:.1f} ms over {n} frames ({ok} all-pass)"
+        f"load average {load:.1f} on {os.cpu_count()} CPUs (other work on the machine slows the wall clock)"
     )
+    median, p95, cpu_ms, n, ok = per_frame(per_s)
     print(
-        f"  budget {BUDGET_MS:.1f} ms / median = {BUDGET_MS / median:.2f}x   budget / p95 = {BUDGET_MS / p95:.2f}x"
+        f"face checks per 640x480 frame: median {median:.1f} ms, p95 {p95:.1f} ms wall; {cpu_ms:.1f} ms CPU"
+    )
+    print(f"  over {n} frames ({ok} all-pass, the rest are the no-face frame)")
+    print(
+        f"  budget {BUDGET_MS:.1f} ms / median = {BUDGET_MS / median:.2f}x, / p95 = {BUDGET_MS / p95:.2f}x, "
+        f"/ CPU = {BUDGET_MS / cpu_ms:.2f}x"
     )
 
     fps, checked, skipped, ok = sustained(sus_s)
