@@ -84,6 +84,10 @@ def make_portrait(
     if width <= 0 or abs(height * 3 - width * 4) > 4:
         raise PortraitError(f"A portrait token is 3:4 (width:height); {width}x{height} is not.")
     rep = report if report is not None else check_face(frame, config=config)
+    if frame.ndim == 2:
+        frame = np.asarray(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+    elif frame.shape[2] == 4:
+        frame = np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR), dtype=np.uint8)
     m = _eye_transform(rep, frame, size)
     token = cv2.warpAffine(frame, m, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     jpeg, quality = encode_under(np.asarray(token, dtype=np.uint8), max_bytes)

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.camera.synthetic import add_noise, noise_bank, render_face
 from drivers.quality.face import CHECK_NAMES, AutoCapture, FaceConfig, FaceReport, check_face
@@ -136,3 +138,25 @@ def test_auto_capture_needs_n_consecutive_passing_frames() -> None:
     assert not auto.feed(good)
     with pytest.raises(ValueError):
         AutoCapture(frames=0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    h=st.integers(1, 200),
+    w=st.integers(1, 200),
+    channels=st.sampled_from([None, 3, 4]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_picture_gives_a_full_report_without_raising(
+    h: int, w: int, channels: int | None, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (h, w) if channels is None else (h, w, channels)
+    report = check_face(rng.integers(0, 256, shape, dtype=np.uint8))
+    assert tuple(c.name for c in report.checks) == CHECK_NAMES
+    assert report.all_passed == all(c.passed for c in report.checks)
+
+
+def test_empty_array_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        check_face(np.zeros((0, 0, 3), np.uint8))

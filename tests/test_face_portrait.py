@@ -70,3 +70,10 @@ def test_no_face_still_gives_a_centred_3_by_4_crop() -> None:
     assert p.checks["portrait"]["eyes_from"] == "frame_centre"
     assert p.checks["all_passed"] is False
     assert decode(p).shape == (640, 480, 3)
+
+
+def test_grey_and_bgra_frames_give_a_colour_token() -> None:
+    grey = np.ascontiguousarray(fi.suitable_crop()[:, :, 1])
+    bgra = np.dstack([fi.suitable_crop(), np.full((640, 480), 255, np.uint8)])
+    for frame in (grey, bgra):
+        assert decode(make_portrait(frame)).shape == (640, 480, 3)

@@ -329,6 +329,8 @@ def _background(small: npt.NDArray[np.uint8], s: float, box: Box) -> tuple[float
 def check_face(frame: BGRImage, *, config: FaceConfig | None = None) -> FaceReport:
     """Run every check on one BGR frame (any size). Never raises for an ordinary photo."""
     cfg = config or FaceConfig()
+    if frame.size == 0 or frame.ndim not in (2, 3):
+        raise ValueError(f"check_face needs an H x W x 3 picture, not an array of shape {frame.shape}")
     grey = _u8(frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     height, width = grey.shape
     shrunk = _shrink(grey)
