@@ -184,14 +184,22 @@ def set_config(home: Path, **values: object) -> None:
 
 @dataclass
 class CuttingProxy:
-    """Loopback TCP proxy to ``upstream``; cuts a connection after ``cut_after`` client bytes, for
-    the first ``cuts`` connections that get that far. Bounded: one thread pair per connection."""
+    """Loopback TCP proxy to ``upstream`` that breaks connections on purpose.
+
+    ``cut_after``: reset the first ``cuts`` connections after that many client bytes. ``plan``: the
+    cut offset of each new connection in turn (``None`` entries pass untouched; after the plan, all
+    pass). ``stall_after``: stop forwarding after that many client bytes and hold the connection
+    open (``stalled`` is set), as a dead link does. Bounded: one thread pair per connection.
+    """
 
     upstream: tuple[str, int]
     cut_after: int | None = None
     cuts: int = 1
+    plan: list[int | None] | None = None
+    stall_after: int | None = None
     cut_done: int = 0
     connections: int = 0
+    stalled: threading.Event = field(default_factory=threading.Event)
     listener: socket.socket = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -206,6 +214,13 @@ class CuttingProxy:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.listener.getsockname()[1]}"
 
+    def _next_cut(self) -> int | None:
+        if self.plan is not None:
+            return self.plan[self.connections - 1] if self.connections <= len(self.plan) else None
+        if self.cut_after is not None and self.cut_done < self.cuts:
+            return self.cut_after
+        return None
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
@@ -214,21 +229,32 @@ class CuttingProxy:
                 continue
             except OSError:
                 return
-            server = socket.create_connection(self.upstream, timeout=10)
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+            except OSError:
+                client.close()
+                continue
             with self._lock:
                 self.connections += 1
-                cut = self.cut_after if (self.cut_after is not None and self.cut_done < self.cuts) else None
+                cut = self._next_cut()
                 self._socks += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, cut, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, None, False), daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(client, server, cut, self.stall_after), daemon=True
+            ).start()
+            threading.Thread(target=self._pump, args=(server, client, None, None), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, cut: int | None, upstream: bool) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, cut: int | None, stall: int | None) -> None:
         sent = 0
         try:
-            while True:
+            while not self._stop.is_set():
                 data = src.recv(65536)
                 if not data:
                     break
+                if stall is not None and sent + len(data) >= stall:
+                    dst.sendall(data[: max(0, stall - sent)])
+                    self.stalled.set()
+                    self._stop.wait(120)  # hold the link dead until the test closes the proxy
+                    return
                 if cut is not None and sent + len(data) >= cut:
                     dst.sendall(data[: max(0, cut - sent)])
                     with self._lock:

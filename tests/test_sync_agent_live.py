@@ -184,3 +184,87 @@ def test_daemon_syncs_heartbeats_and_stops_on_sigterm(
     status = json.loads(central_cli(central.home, "status", "--json").stdout)
     row = next(s for s in status["stations"] if s["station_id"] == "live-daemon")
     assert row["last_seen"] is not None and row["version"]  # the heartbeat arrived
+
+
+def test_kill_9_mid_upload_then_restart_exactly_once(central: Central, example: Path, tmp_path: Path) -> None:
+    home = tmp_path / "st"
+    ids = make_station(home, 2, example, station_id="live-kill")
+    provision(central, home, "live-kill")
+    # The link goes dead after 150 kB: the agent is stuck mid-upload when it is killed.
+    proxy = CuttingProxy(("127.0.0.1", central.port), stall_after=150_000)
+    blobs_before = central.blobs()
+    try:
+        set_config(home, chunk_size=32 * 1024, central_url=proxy.url)
+        env = {k: v for k, v in os.environ.items() if k not in ("STATION_HOME", "NOTIFY_SOCKET")}
+        proc = subprocess.Popen(
+            [str(BIN / "station"), "--home", str(home), "sync", "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        try:
+            assert proxy.stalled.wait(60), "the agent never got mid-upload"
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=20) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    finally:
+        proxy.close()
+    states = {pid: state for pid, (state, _, _) in local_packets(home).items()}
+    assert "acked" not in states.values() or len([s for s in states.values() if s == "acked"]) < 2
+    set_config(home, central_url=central.ingest_url)
+    out = station_cli(home, "sync", "once")
+    assert "queue: 0 pending, 2 acked" in out.stdout
+    for pid, (state, sha, _) in local_packets(home).items():
+        assert state == "acked" and central.stored(pid) is not None
+        assert central.stored(pid)[0] == sha  # type: ignore[index]
+    assert central.blobs() == blobs_before + len(ids)
+
+
+def _soak(central: Central, example: Path, tmp_path: Path, *, packets: int, seed: int, attempts: int) -> None:
+    import random
+
+    sid = f"live-soak-{seed}"
+    home = tmp_path / "st"
+    ids = make_station(home, packets, example, station_id=sid)
+    provision(central, home, sid)
+    rng = random.Random(seed)
+    # Most connections are cut at a random offset (some early, some deep into an upload).
+    plan: list[int | None] = [
+        None if rng.random() < 0.2 else rng.randrange(200, 300_000) for _ in range(attempts * 4)
+    ]
+    plan[0] = rng.randrange(50_000, 150_000)  # the first connection surely dies mid-upload
+    proxy = CuttingProxy(("127.0.0.1", central.port), plan=plan)
+    blobs_before = central.blobs()
+    try:
+        set_config(
+            home,
+            chunk_size=32 * 1024,
+            central_url=proxy.url,
+            sync={"backoff_base": 0.05, "backoff_cap": 0.2, "not_authorised_retry_seconds": 0.2},
+        )
+        done = False
+        for _ in range(attempts):  # bounded
+            out = station_cli(home, "sync", "once", check=False)
+            if out.returncode == 0:
+                done = True
+                break
+        assert done, f"not all acked after {attempts} attempts ({proxy.cut_done} cuts)"
+    finally:
+        proxy.close()
+    assert proxy.cut_done >= 1
+    for pid, (state, sha, receipt) in local_packets(home).items():
+        assert state == "acked" and receipt is not None
+        assert central.stored(pid)[0] == sha  # type: ignore[index]
+    assert central.blobs() == blobs_before + len(ids)  # each stored exactly once
+
+
+def test_random_cuts_all_acked_exactly_once_fast(central: Central, example: Path, tmp_path: Path) -> None:
+    _soak(central, example, tmp_path, packets=3, seed=1, attempts=30)
+
+
+@pytest.mark.slow
+def test_random_cuts_soak(central: Central, example: Path, tmp_path: Path) -> None:
+    _soak(central, example, tmp_path, packets=20, seed=2, attempts=200)
