@@ -361,3 +361,33 @@ def test_certificate_helper_is_valid_x509(tmp_path: Path, station: Station) -> N
     cert = creds.cert()
     assert isinstance(cert, x509.Certificate)
     cert.verify_directly_issued_by(ca.cert)
+
+
+def test_clock_off_by_a_day_is_reported(tmp_path: Path, station: Station) -> None:
+    import email.utils
+
+    central, creds, _ = setup(tmp_path, station)
+    station.seal(1)
+    day_behind = email.utils.formatdate(NOW - 86400, usegmt=True)  # central's clock, a day before ours
+
+    def with_date(request: httpx.Request) -> httpx.Response | None:
+        central.faults.clear()
+        answer = central.handle(request)
+        central.faults.append(with_date)
+        answer.headers["Date"] = day_behind
+        return answer
+
+    central.faults.append(with_date)
+
+    def factory(ca_pem: bytes, identity: ClientIdentity) -> CentralClient:
+        client = central.client()
+        client.clock = lambda: NOW
+        return client
+
+    agent = make_agent(station, central, creds)
+    agent.client_factory = factory
+    result = agent.once()
+    assert result.ok  # the upload itself works: receipts do not depend on the station clock
+    warning = agent.clock_warning()
+    assert warning is not None and "24.0 h ahead of central's" in warning and "date and time" in warning
+    assert warning in agent.describe(result)
