@@ -77,7 +77,16 @@ class OpenCVCamera(Camera):
         }
         if self.frame_size:
             details["frame"] = f"{self.frame_size[0]}x{self.frame_size[1]}"
-        return DeviceInfo(self.url, "camera", "V4L2 camera (OpenCV)", details)
+        model = "V4L2 camera (OpenCV)"
+        from drivers.camera.enumerate import list_cameras
+
+        for cam in list_cameras():
+            if cam.path == self.path:
+                model = cam.name
+                if cam.usb_id:
+                    details["usb_id"] = cam.usb_id
+        details["unplugged"] = "yes" if self.unplugged else "no"
+        return DeviceInfo(self.url, "camera", model, details)
 
     def start(self) -> None:
         if self._thread is not None:
