@@ -183,3 +183,26 @@ def test_fingerprint_forms_and_enroll_url() -> None:
 def test_central_fingerprint_cli_matches(central: Central) -> None:
     out = central_cli(central.home, "ca", "fingerprint").stdout
     assert central.fingerprint in out
+
+
+def test_bare_machine_becomes_a_station(central: Central, tmp_path: Path) -> None:
+    home = tmp_path / "bare"
+    token = central.token("bare-01")
+    station_cli(
+        home,
+        "provision",
+        "--central",
+        central.ingest_url,
+        "--enroll-url",
+        central.enroll_url,
+        "--token",
+        token,
+        "--ca-fingerprint",
+        central.fingerprint,
+        "--station-id",
+        "bare-01",
+    )
+    assert (home / "queue.db").exists() and (home / "pki" / "station.crt").exists()
+    out = station_cli(home, "sync", "once")
+    assert "queue: 0 pending, 0 acked" in out.stdout
+    assert "provisioned" in station_cli(home, "audit", "tail").stdout

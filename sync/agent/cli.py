@@ -69,11 +69,10 @@ def provision_cmd(
         enroll_url=enroll_url,
         renew=renew,
     )
-    if home.db_path.exists():
-        from station.session import open_station
+    from station.session import open_station
 
-        with open_station(home) as station:
-            station.audit.append("provisioned", central=done.central_id, suite=done.hpke_suite)
+    with open_station(home) as station:
+        station.audit.append("provisioned", central=done.central_id, suite=done.hpke_suite)
     click.echo(f"Provisioned station {done.station_id} with central {done.central_id} ({done.central_url}).")
     click.echo(f"Certificate valid until {done.cert_not_after}; packets are sealed with {done.hpke_suite}.")
 

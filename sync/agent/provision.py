@@ -7,8 +7,9 @@ Steps (``station provision --central URL --token T --ca-fingerprint SHA256``):
    DER) equals the fingerprint the technician typed. No match: stop, nothing sent, nothing written.
 2. From then on that CA is pinned: the enrollment request itself goes over a verifying TLS 1.3
    connection that trusts only it, so the token never reaches an impostor.
-3. The identity key comes from ``station.keys.KeyStore``: an existing key is reused when this station
-   has no certificate yet (``station init`` made it) or with ``--renew``; otherwise it is created.
+3. A bare home is made a station first (``station.session.init_station``). The identity key comes
+   from ``station.keys.KeyStore``: an existing key is reused when this station has no certificate
+   yet (``station init`` made it) or with ``--renew``; otherwise it is created.
 4. A CSR (SAN ``urn:station:<id>``) goes with the token; the certificate that comes back must chain to
    the pinned CA, carry our public key and our station id.
 5. Installed in ``pki/`` (each file atomically): ``ca.crt``, ``station.crt``, ``central-hpke.pub``
@@ -266,6 +267,13 @@ def provision(
     # 1-2: read the presented chain without trust, pin the CA by its fingerprint.
     ca = pin_ca(fetch_presented_chain(target, timeout=timeout), want)
     ca_pem = _pem(ca)
+    if not home.exists():
+        # A bare machine: make the station (keys, encrypted queue, station.toml) first.
+        from station.session import init_station
+
+        init_station(home, sid, key_backend=cfg.key_backend).close()
+        cfg = home.load_config()
+        sid = cfg.station_id
 
     # 3: the identity key.
     keys = KeyStore(home, cfg.key_backend)
