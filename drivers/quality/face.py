@@ -243,7 +243,7 @@ def _detect(grey: npt.NDArray[np.uint8], shrunk: tuple[npt.NDArray[np.uint8], fl
     small, s = shrunk
     small = _u8(cv2.equalizeHist(small))
     centre = (small.shape[1] / 2, small.shape[0] / 2)
-    min_side = max(24, min(small.shape) // 5)
+    min_side = max(24, min(small.shape) // 4)  # a face under a quarter of the frame is too far to judge
     fallback: _Found | None = None
     for angle in _ANGLES:
         m = _rotation(angle, centre)
