@@ -6,6 +6,7 @@ power cut either both exist or neither does. Nothing of the plaintext is written
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -25,10 +26,11 @@ class Committed:
 def commit_enrollment(station: Station, enrollment: Enrollment) -> Committed:
     """Seal ``enrollment`` to the central office and queue it. Raises StationError on any problem."""
     station.check_disk()
+    if enrollment.station_id != station.station_id:  # the packet always names the station sealing it
+        enrollment = dataclasses.replace(enrollment, station_id=station.station_id)
     ensure_valid(enrollment)
     public, suite = station.central_public_key()
     document = enrollment.to_document()
-    document["station_id"] = station.station_id
     sealed = seal(
         document,
         station_id=station.station_id,
