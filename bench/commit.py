@@ -3,8 +3,8 @@
 A realistic enrollment (ten ~20 KB WSQ prints, a ~40 KB JPEG face, demographics) goes through the real
 commit path: validation, deterministic CBOR, HPKE seal to central, ECDSA signature, one SQLCipher
 transaction (WAL, synchronous=FULL) holding the packet and its audit entry. The baseline writes the
-same number of bytes to a log file and fsyncs it (a new file
-would also need its directory fsync'd to be durable: that baseline would flatter the store). Both run side by side on the same disk, interleaved.
+same number of bytes to a log file and fsyncs it (a new file would also
+need its directory fsync'd to be durable). Both run side by side on the same disk, interleaved.
 
     .venv/bin/python bench/commit.py [--quick] [--rounds N]
 
@@ -51,7 +51,9 @@ def plain_write(fd: int, payload: bytes) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under 60 s)")
     parser.add_argument("--rounds", type=int, default=None)
     args = parser.parse_args()
@@ -66,7 +68,7 @@ def main() -> None:
         fd = os.open(work / "plain.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         commit_t: list[float] = []
         plain_t: list[float] = []
-        for n in range(rounds):
+        for _ in range(rounds):
             t0 = time.perf_counter()
             commit_enrollment(station, enrollment)
             t1 = time.perf_counter()
@@ -78,8 +80,9 @@ def main() -> None:
         os.close(fd)
     c, p = statistics.median(commit_t), statistics.median(plain_t)
     print(f"packet size            {size / 1024:.0f} KiB ({rounds} rounds, interleaved)")
-    print(f"sealed commit          median {c * 1000:7.2f} ms   p90 {sorted(commit_t)[int(rounds * 0.9) - 1] * 1000:7.2f} ms")
-    print(f"append + fsync          median {p * 1000:7.2f} ms   p90 {sorted(plain_t)[int(rounds * 0.9) - 1] * 1000:7.2f} ms")
+    for name, times, median in (("sealed commit ", commit_t, c), ("append + fsync", plain_t, p)):
+        p90 = sorted(times)[int(rounds * 0.9) - 1]
+        print(f"{name}         median {median * 1000:7.2f} ms   p90 {p90 * 1000:7.2f} ms")
     print(f"commit / fsync'd write = {c / p:.2f} (target <= 2.0)")
 
 

@@ -49,7 +49,9 @@ def one_round(store: Store, n: int, payload: bytes, digest: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rounds (under 60 s)")
     parser.add_argument("--packets", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=None)
@@ -74,7 +76,8 @@ def main() -> None:
         empty.close()
         full.close()
     e, f = statistics.median(at_empty), statistics.median(at_full)
-    print(f"filled {args.packets} packets of {ENVELOPE // 1024} KiB in {fill_s:.1f} s ({db_mb:.0f} MB database)")
+    kib = ENVELOPE // 1024
+    print(f"filled {args.packets} packets of {kib} KiB in {fill_s:.1f} s ({db_mb:.0f} MB database)")
     print(f"enqueue + dequeue, empty queue    median {e * 1000:7.2f} ms")
     print(f"enqueue + dequeue, {args.packets} queued median {f * 1000:7.2f} ms")
     print(f"at {args.packets} queued / at empty = {f / e:.2f} (target <= 1.5)")
