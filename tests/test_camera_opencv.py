@@ -133,3 +133,20 @@ def test_url_parameters_reach_the_driver() -> None:
     assert cam.mode == Mode(640, 480, 15.0, "YUYV")
     assert cam.info().details["mode"] == "640x480@15 YUYV"
     cam.close()
+
+
+@pytest.mark.slow
+def test_twenty_unplug_replug_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(opencv, "REOPEN_INTERVAL", 0.02)
+    monkeypatch.setattr(opencv, "NODE_CHECK_INTERVAL", 0.01)
+    node = clip(tmp_path / "video0.avi")
+    away = tmp_path / "unplugged.avi"
+    with OpenCVCamera(str(node), Mode(64, 48, 30, ""), api=cv2.CAP_ANY, factory=looping) as cam:
+        cam.start()
+        seq, _ = cam.wait_newer(0, timeout=5)
+        for cycle in range(20):
+            node.rename(away)
+            wait_for(lambda: cam.unplugged)
+            away.rename(node)
+            wait_for(lambda c=cycle: not cam.unplugged and cam.reopened > c)
+            seq, _ = cam.wait_newer(seq, timeout=5)

@@ -167,3 +167,31 @@ def test_synthetic_face_passes_the_face_checks() -> None:
         _, frame = cam.wait_newer(0, timeout=5)
         assert frame.shape == (480, 640, 3)
         assert check_face(frame).all_passed
+
+
+def test_close_is_prompt_while_unplugged(camera: SimCamera) -> None:
+    camera.wait_newer(0, timeout=5)
+    camera.unplug()
+    t0 = time.monotonic()
+    camera.close()
+    assert time.monotonic() - t0 < 1.0
+
+
+def unplug_cycles(camera: SimCamera, cycles: int) -> None:
+    seq, _ = camera.wait_newer(0, timeout=5)
+    for _ in range(cycles):
+        camera.unplug()
+        with pytest.raises(DeviceUnplugged):
+            camera.wait_newer(seq, timeout=1)
+        camera.replug()
+        seq, _ = camera.wait_newer(seq, timeout=5)
+
+
+def test_unplug_replug_three_times(camera: SimCamera) -> None:
+    unplug_cycles(camera, 3)
+
+
+@pytest.mark.slow
+def test_unplug_replug_two_hundred_times(camera: SimCamera) -> None:
+    unplug_cycles(camera, 200)
+    assert camera.latest_frame() is not None
