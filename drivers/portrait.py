@@ -91,7 +91,7 @@ def make_portrait(
     m = _eye_transform(rep, frame, size)
     token = cv2.warpAffine(frame, m, (width, height), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     jpeg, quality = encode_under(np.asarray(token, dtype=np.uint8), max_bytes)
-    checks: dict[str, Any] = rep.as_dict()
+    checks: dict[str, Any] = rep.as_dict(instructions=False)  # results only: they go into the packet
     checks["portrait"] = {
         "width": width,
         "height": height,

@@ -77,3 +77,8 @@ def test_grey_and_bgra_frames_give_a_colour_token() -> None:
     bgra = np.dstack([fi.suitable_crop(), np.full((640, 480), 255, np.uint8)])
     for frame in (grey, bgra):
         assert decode(make_portrait(frame)).shape == (640, 480, 3)
+
+
+def test_stored_checks_are_results_only() -> None:
+    roll = make_portrait(fi.suitable_crop()).checks["checks"]["roll"]
+    assert set(roll) == {"passed", "value"} and isinstance(roll["value"], float)

@@ -83,22 +83,23 @@ class FaceReport:
                 return c
         raise KeyError(name)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self, *, instructions: bool = True) -> dict[str, object]:
         """Plain types only (JSON and CBOR safe): what the CLI prints and the portrait stores."""
+        checks: dict[str, object] = {}
+        for c in self.checks:
+            entry: dict[str, object] = {
+                "passed": c.passed,
+                "value": None if c.value is None else round(c.value, 3),
+            }
+            if instructions:
+                entry |= {"instruction_en": c.instruction_en, "instruction_ur": c.instruction_ur}
+            checks[c.name] = entry
         return {
             "all_passed": self.all_passed,
             "faces_found": self.faces_found,
             "face_box": list(self.face_box) if self.face_box else None,
             "eyes": [list(e) for e in self.eyes],
-            "checks": {
-                c.name: {
-                    "passed": c.passed,
-                    "value": None if c.value is None else round(c.value, 3),
-                    "instruction_en": c.instruction_en,
-                    "instruction_ur": c.instruction_ur,
-                }
-                for c in self.checks
-            },
+            "checks": checks,
         }
 
 
