@@ -254,6 +254,10 @@ class Agent:
         self.status_text = text
         self.notifier.status(text)
 
+    def _progress(self, packet_id: str, done: int, total: int) -> None:
+        """Each chunk: keep the systemd watchdog fed during a long upload."""
+        self.notifier.watchdog()
+
     def uploader(self) -> Uploader:
         return Uploader(
             self.client,
@@ -263,6 +267,7 @@ class Agent:
             chunk_size=self.settings.chunk_size,
             clock=self.clock,
             audit=self.audit,
+            on_progress=self._progress,
         )
 
     # -- one pass -----------------------------------------------------------------------------------
