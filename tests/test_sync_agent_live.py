@@ -266,5 +266,6 @@ def test_random_cuts_all_acked_exactly_once_fast(central: Central, example: Path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_random_cuts_soak(central: Central, example: Path, tmp_path: Path) -> None:
     _soak(central, example, tmp_path, packets=20, seed=2, attempts=200)
