@@ -150,20 +150,22 @@ def test_unknown_token_and_unreachable_central(central: Central, tmp_path: Path)
     assert bad.returncode == 1 and "token refused" in bad.stderr
     import socket
 
-    with socket.socket() as s:  # a port nobody listens on
+    with socket.socket() as s:  # bound but not listening: connections to it are refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    down = station_cli(
-        home,
-        "provision",
-        "--central",
-        f"https://127.0.0.1:{port - 1}",
-        "--token",
-        "t",
-        "--ca-fingerprint",
-        central.fingerprint,
-        check=False,
-    )
+        down = station_cli(
+            home,
+            "provision",
+            "--central",
+            "https://127.0.0.1:8443",
+            "--enroll-url",
+            f"https://127.0.0.1:{port}",
+            "--token",
+            "t",
+            "--ca-fingerprint",
+            central.fingerprint,
+            check=False,
+        )
     assert down.returncode == 1 and "cannot reach central" in down.stderr
 
 
