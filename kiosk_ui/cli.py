@@ -10,6 +10,7 @@ station kiosk --screenshots DIR  every screen in English and Urdu as PNG files
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -52,4 +53,10 @@ def kiosk_cmd(
     if headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     code = run_kiosk(home, windowed=windowed, demo=demo, screenshots=screenshots, headless=headless, out=out)
-    sys.exit(code)
+    # Everything is committed and closed by now. Skip the interpreter's teardown: with PySide6 6.12 its
+    # final garbage collection can abort ("bool_dealloc"), which would turn a clean exit into status 134
+    # and make systemd count a crash.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -92,3 +92,4 @@ def run_kiosk(
         return app.exec()
     finally:
         window.force_close()
+        window.ctx.services.close()

@@ -78,6 +78,12 @@ class KioskServices:
             self._station = open_station(self.home)
         return self._station
 
+    def close(self) -> None:
+        """Close the queue (at exit, after the task threads have stopped)."""
+        if self._station is not None:
+            self._station.close()
+            self._station = None
+
     def commit(self, enrollment: Enrollment) -> Receipt:
         """Seal and queue the enrollment, then sign its receipt (task thread)."""
         if self.committer is not None:
