@@ -115,8 +115,8 @@ class KioskServices:
         try:
             store = self.station().store
             counts = dict(store.counts())
-            raw = store.meta_get("last_sync_at")
-            last_sync = float(raw) if raw else None
+            raw = store.meta_get("last_sync_at")  # ISO 8601 UTC, written by the sync agent
+            last_sync = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() if raw else None
         except ImportError:
             problem = "The queue is not available in this build: queue counts cannot be shown."
             log.warning("status: store module missing")

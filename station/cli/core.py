@@ -150,7 +150,8 @@ def status_data(home: StationHome) -> dict[str, Any]:
             "counts": counts,
             "pending": counts["sealed"] + counts["uploading"],
             "oldest_pending_age_s": None if oldest is None else max(0.0, time.time() - oldest),
-            "last_sync_at": _iso(float(last_sync)) if last_sync else None,
+            "last_sync_at": last_sync,  # ISO 8601 UTC, written by the sync agent
+            "sync_status": station.store.meta_get("sync_status"),
             "central_url": station.config.central_url or None,
             "provisioned": (home.pki_dir / "station.crt").is_file(),
             "disk_free_bytes": station.free_bytes(home.root),
@@ -179,7 +180,7 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
         f"  acked {c['acked']}  purged {c['purged']}"
     )
     click.echo(f"oldest unsent {_age(data['oldest_pending_age_s'])}")
-    click.echo(f"last sync     {data['last_sync_at'] or 'never'}")
+    click.echo(f"last sync     {data['last_sync_at'] or 'never'}  {data['sync_status'] or ''}".rstrip())
     click.echo(f"central       {data['central_url'] or 'not provisioned'}")
     low = "  LOW: no new enrollment can start" if free_mb < floor_mb else ""
     click.echo(f"disk free     {free_mb} MB (floor {floor_mb} MB){low}")

@@ -29,6 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from station.errors import StationError
 from station.sdnotify import Notifier
 from sync.agent.backoff import Backoff
 from sync.agent.client import (
@@ -369,8 +370,18 @@ class Agent:
         result = self.sync_pass()
         if result.error is None and renew_error is not None and isinstance(renew_error, NotAuthorised):
             result.error = renew_error
+        self.record_outcome(result)
         self.send_heartbeat()
         return result
+
+    def record_outcome(self, result: PassResult) -> None:
+        """What the kiosk's status screen shows (it never dials out): reachable, and the last outcome."""
+        reachable = not isinstance(result.error, NotAuthorised | CentralUntrusted | Transient)
+        try:
+            self.store.meta_set("central_reachable", "1" if reachable else "0")
+            self.store.meta_set("sync_status", self._describe(result)[:200])
+        except StationError as exc:  # the queue is busy or closing: the next pass writes it again
+            log.warning("could not record the sync outcome: %s", exc.code)
 
     def clock_warning(self) -> str | None:
         """A message when the station's clock differs from central's by more than 5 minutes."""
@@ -455,6 +466,7 @@ class Agent:
                         result.error = renew_error
                     refused = isinstance(result.error, NotAuthorised | CentralUntrusted)
                     self.set_status(self.describe(result))
+                    self.record_outcome(result)
                     next_sync = self.clock() + self.next_delay(result)
                 if now >= next_beat:
                     if not refused:  # a refused station's heartbeat would be refused too

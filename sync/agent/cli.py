@@ -206,3 +206,47 @@ def status_cmd(ctx: click.Context) -> None:
         click.echo(f"certificate valid until {cert.not_valid_after_utc.isoformat()}")
     except ProvisionError as exc:
         click.echo(exc.message)
+
+
+@sync_group.command("receipt")
+@click.argument("packet_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.pass_context
+def receipt_cmd(ctx: click.Context, packet_id: str, as_json: bool) -> None:
+    """Show central's signed receipt for PACKET_ID, checked against central's receipt key.
+
+    Exit 1 while central has not acknowledged the packet yet."""
+    import json
+
+    from station.session import open_station
+    from sync.common.receipt import ReceiptError, verify_receipt
+
+    home = _home(ctx)
+    credentials = Credentials.load(home.pki_dir)
+    with open_station(home, integrity_check=False) as station:
+        row = station.store.packet(packet_id)
+        data = station.store.receipt(packet_id)
+    if data is None:
+        click.echo(f"packet {packet_id} is {row.state}: central has not acknowledged it yet", err=True)
+        ctx.exit(1)
+        return
+    try:
+        receipt = verify_receipt(data, credentials.receipt_key)
+    except ReceiptError as exc:
+        raise click.ClickException(f"the stored receipt does not verify ({exc}): call a technician") from exc
+    fields = {
+        "packet_id": receipt.packet_id,
+        "station_id": receipt.station_id,
+        "sha256": receipt.sha256,
+        "size": receipt.size,
+        "received_at": receipt.received_at,
+        "central_id": receipt.central_id,
+        "state": row.state,
+        "signature": "valid (central receipt key)",
+    }
+    if as_json:
+        click.echo(json.dumps(fields, sort_keys=True))
+        return
+    click.echo("CENTRAL RECEIPT")
+    for name, value in fields.items():
+        click.echo(f"{name:<12} {value}")
