@@ -229,10 +229,67 @@ def check_central_reachable(ctx: DoctorContext) -> Finding:
     return Finding("central", "ok", f"{host}:{port} reachable over TLS")
 
 
+def check_keys(ctx: DoctorContext) -> Finding:
+    if ctx.config is None:
+        return Finding("keys", "skip", "no configuration")
+    from station.keys import KeyStore
+
+    keys = KeyStore(ctx.home, ctx.config.key_backend)
+    try:
+        keys.db_key()
+        keys.identity_key()
+    except StationError as exc:
+        return Finding(
+            "keys",
+            "fail",
+            exc.message,
+            "Do not re-initialise: call the support desk. If the keys are lost, the queue cannot be"
+            " read again; decommission and provision the station anew.",
+        )
+    return Finding("keys", "ok", f"database and identity keys present ({ctx.config.key_backend} backend)")
+
+
+def check_store(ctx: DoctorContext) -> Finding:
+    if ctx.config is None:
+        return Finding("queue", "skip", "no configuration")
+    import time
+
+    from station.session import open_station
+
+    try:
+        station = open_station(ctx.home)  # HMAC of every page checked
+    except StationError as exc:
+        return Finding("queue", "fail", exc.message, "Do not delete the database: call the support desk.")
+    with station:
+        counts = station.store.counts()
+        oldest = station.store.oldest_pending_created_at()
+        audit = station.audit.verify()
+    pending = counts["sealed"] + counts["uploading"]
+    detail = f"{pending} pending, {counts['acked']} acked, {counts['purged']} purged; integrity ok"
+    if not audit.ok:
+        return Finding(
+            "queue",
+            "fail",
+            f"audit chain broken at entry #{audit.first_bad_seq}: {audit.problem}",
+            "The station's history was altered: stop using it and call the support desk.",
+        )
+    if oldest is not None and time.time() - oldest > 3 * 86_400:
+        days = int((time.time() - oldest) // 86_400)
+        return Finding(
+            "queue",
+            "warn",
+            f"{detail}; the oldest unsent packet is {days} days old",
+            "Check the network and run 'station sync once' to see why uploads fail.",
+        )
+    return Finding("queue", "ok", f"{detail}; audit chain ok ({audit.entries} entries)")
+
+
 DEFAULT_CHECKS: list[Check] = [
     check_config,
     check_disk,
     check_clock,
+    check_keys,
+    check_store,
     check_certificate,
     check_scanner,
     check_camera,

@@ -92,3 +92,40 @@ def test_a_crashing_check_becomes_a_failed_finding(tmp_path: Path) -> None:
 
     findings = run_checks(DoctorContext(home=StationHome(tmp_path), now=NOW), [check_boom])
     assert findings == [Finding("boom", "fail", "RuntimeError: boom", findings[0].fix)]
+
+
+def _real_station(tmp_path: Path) -> StationHome:
+    from station.session import init_station
+
+    home = StationHome(tmp_path / "home")
+    init_station(home, "uc-doc-01", demo=True).close()
+    return home
+
+
+def test_keys_and_queue_checks_on_a_healthy_station(tmp_path: Path) -> None:
+    from station.doctor import check_keys, check_store
+
+    ctx = DoctorContext(home=_real_station(tmp_path), now=NOW)
+    check_config(ctx)
+    assert check_keys(ctx).status == "ok"
+    found = check_store(ctx)
+    assert found.status == "ok" and "integrity ok" in found.detail and "audit chain ok" in found.detail
+
+
+def test_loose_key_and_tampered_queue_fail_with_a_fix(tmp_path: Path) -> None:
+    import os
+
+    from station.doctor import check_keys, check_store
+
+    home = _real_station(tmp_path)
+    ctx = DoctorContext(home=home, now=NOW)
+    check_config(ctx)
+    os.chmod(home.keys_dir / "identity.key", 0o644)
+    keys = check_keys(ctx)
+    assert keys.status == "fail" and "call the support desk" in keys.fix
+    os.chmod(home.keys_dir / "identity.key", 0o600)
+    data = bytearray(home.db_path.read_bytes())
+    data[5000] ^= 0xFF
+    home.db_path.write_bytes(bytes(data))
+    queue = check_store(ctx)
+    assert queue.status == "fail" and "Do not delete" in queue.fix
