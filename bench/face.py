@@ -29,7 +29,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from drivers.camera.sim import SimCamera  # noqa: E402
-from drivers.camera.synthetic import add_noise, noise_bank, render_face  # noqa: E402
+from drivers.camera.synthetic import frames as synthetic_frames  # noqa: E402
 from drivers.quality.face import check_face  # noqa: E402
 
 BUDGET_MS = 1000 / 30
@@ -38,8 +38,7 @@ ASTRONAUT = ROOT / "tests" / "fixtures" / "faces" / "astronaut.png"
 
 
 def frames() -> list[tuple[str, np.ndarray]]:
-    base = render_face(640, 480)
-    out = [(f"synthetic#{i}", add_noise(base, n)) for i, n in enumerate(noise_bank(base.shape))]
+    out = [(f"synthetic#{i}", f) for i, f in enumerate(synthetic_frames(640, 480))]
     if ASTRONAUT.exists():
         img = cv2.imread(str(ASTRONAUT))
         if img is not None:

@@ -195,3 +195,14 @@ def test_unplug_replug_three_times(camera: SimCamera) -> None:
 def test_unplug_replug_two_hundred_times(camera: SimCamera) -> None:
     unplug_cycles(camera, 200)
     assert camera.latest_frame() is not None
+
+
+def test_synthetic_at_720p_passes_the_face_checks() -> None:
+    from drivers.quality.face import check_face
+
+    with open_device("sim://camera?source=synthetic&fps=30&width=1280&height=720") as cam:
+        assert isinstance(cam, SimCamera)
+        cam.start()
+        _, frame = cam.wait_newer(0, timeout=5)
+        assert frame.shape == (720, 1280, 3)
+        assert check_face(frame).all_passed

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.camera.synthetic import add_noise, noise_bank, render_face
+from drivers.camera.synthetic import frames
 from drivers.quality.face import CHECK_NAMES, AutoCapture, FaceConfig, FaceReport, check_face
 from tests import face_images as fi
 
@@ -124,10 +124,15 @@ def test_report_as_dict_is_plain_data() -> None:
     assert set(d["checks"]) == set(CHECK_NAMES)  # type: ignore[arg-type]
 
 
-def test_synthetic_face_passes_on_every_noise_frame() -> None:
-    base = render_face()
-    results = [check_face(add_noise(base, n)).all_passed for n in noise_bank(base.shape)]
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (800, 600)])
+def test_synthetic_face_passes_on_every_noise_frame(size: tuple[int, int]) -> None:
+    results = [check_face(frame).all_passed for frame in frames(*size)]
     assert all(results), results
+
+
+def test_synthetic_face_in_a_tiny_frame_is_too_far() -> None:
+    report = check_face(frames(320, 240)[0])
+    assert report.check("one_face").passed and not report.check("eye_distance").passed
 
 
 def test_auto_capture_needs_n_consecutive_passing_frames() -> None:

@@ -74,11 +74,10 @@ class _Source:
     def frames(self, size: tuple[int, int] | None) -> Iterator[BGRImage]:
         if self.kind == "synthetic":
             w, h = size or (640, 480)
-            base = synthetic.render_face(w, h)
-            bank = synthetic.noise_bank(base.shape)
+            pictures = synthetic.frames(w, h)
             i = 0
             while True:
-                yield synthetic.add_noise(base, bank[i % len(bank)])
+                yield pictures[i % len(pictures)].copy()
                 i += 1
         elif self._video is not None:
             while True:

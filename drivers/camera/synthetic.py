@@ -35,7 +35,7 @@ def render_face(width: int = _BASE_W, height: int = _BASE_H) -> BGRImage:
     lum = 0.78 - 0.18 * (fx**2) * skin
     ex, ey = 56 * s, cy - 25 * s
     for d in (-1, 1):
-        lum -= 0.45 * blob(cx + d * ex, ey, 26 * s, 14 * s)  # eye socket
+        lum -= 0.8 * blob(cx + d * ex, ey, 26 * s, 18 * s)  # eye socket
         lum -= 0.25 * blob(cx + d * ex, ey - 24 * s, 28 * s, 6 * s)  # brow
         lum += 0.08 * blob(cx + d * ex * 1.2, cy + 35 * s, 30 * s, 25 * s)  # cheek
     lum += 0.10 * blob(cx, ey, 12 * s, 30 * s)  # nose bridge
@@ -65,9 +65,29 @@ def render_face(width: int = _BASE_W, height: int = _BASE_H) -> BGRImage:
         ch = ch * (1 - hair) + hair * 0.18
         img[..., c] = ch
     out = (img * 255).clip(0, 255).astype(np.uint8)
-    if (width, height) != (w, h):
-        out = np.asarray(cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    return fit(out, width, height)
+
+
+def fit(frame: BGRImage, width: int, height: int) -> BGRImage:
+    """``frame`` (4:3) at ``width`` x ``height``: edges repeated to reach the aspect ratio, then scaled."""
+    h, w = frame.shape[:2]
+    out = frame
+    if width * h > w * height:  # wider than the frame: more background at the sides
+        pad = round((width * h / height - w) / 2)
+        out = np.asarray(cv2.copyMakeBorder(out, 0, 0, pad, pad, cv2.BORDER_REPLICATE), dtype=np.uint8)
+    elif width * h < w * height:  # taller: more background above, more shirt below
+        pad = round((height * w / width - h) / 2)
+        out = np.asarray(cv2.copyMakeBorder(out, pad, pad, 0, 0, cv2.BORDER_REPLICATE), dtype=np.uint8)
+    if (width, height) != (out.shape[1], out.shape[0]):
+        method = cv2.INTER_AREA if width < out.shape[1] else cv2.INTER_LINEAR
+        out = np.asarray(cv2.resize(out, (width, height), interpolation=method), dtype=np.uint8)
     return out
+
+
+def frames(width: int = _BASE_W, height: int = _BASE_H, count: int = 8) -> list[BGRImage]:
+    """``count`` noisy frames of the face at ``width`` x ``height`` (noise added at 640x480, then fitted)."""
+    base = render_face()
+    return [fit(add_noise(base, n), width, height) for n in noise_bank(base.shape, count)]
 
 
 def noise_bank(
