@@ -1,8 +1,7 @@
 """The demo station behind ``station kiosk --demo``.
 
-* The station home comes from ``station init --demo`` when the core CLI is installed; otherwise the
-  kiosk makes the same pieces itself (config, database and identity keys, a demo central HPKE key pair
-  whose private half is written OUTSIDE the home, so the station cannot open what it seals).
+* The station home is made as ``station init --demo`` makes it (keys, the encrypted queue, a stand-in
+  central key until ``station provision``; ``scripts/demo.sh`` provisions it against a local central).
 * Devices: the protocol simulators ``sim://r30x`` and ``sim://camera`` when their drivers are
   installed, else the in-process ``kiosk_ui.demo_devices`` (same interfaces, same errors).
 * A demo supervisor ``demo-sup`` (PIN 2468) and technician ``demo-tech`` (PIN 1357), whose finger is
@@ -24,8 +23,7 @@ from PIL import Image
 from kiosk_ui import devices
 from kiosk_ui.context import DemoInfo
 from station.auth import OperatorDirectory, OperatorFile, Role
-from station.errors import StationError
-from station.home import StationConfig, StationHome
+from station.home import StationHome
 
 log = logging.getLogger("kiosk.demo")
 
@@ -43,21 +41,12 @@ def _installed(module: str) -> bool:
         return False
 
 
-def has_core() -> bool:
-    return _installed("station.cli.core") and _installed("station.commit") and _installed("station.session")
-
-
 def ensure_demo_home(home: StationHome) -> DemoInfo:
     """Create (once) the demo station, its simulated devices' settings and the demo operators."""
     if not home.exists():
-        if has_core():
-            from station.cli import cli
+        from station.session import init_station
 
-            cli.main(["--home", str(home.root), "init", "--demo"], standalone_mode=False)
-        else:
-            _init_without_core(home)
-        if not home.exists():
-            raise StationError("Could not create the demo station: run 'station init --demo' to see why.")
+        init_station(home, "demo-station", demo=True).close()
     cfg = home.load_config()
     demo_dir = home.root / "demo"
     demo_dir.mkdir(parents=True, exist_ok=True)
@@ -106,52 +95,6 @@ def start_demo_devices(finger: Path) -> None:
         demo_devices.CAMERAS["demo"] = demo_devices.CameraControl(
             cv2.imread(str(ASSETS / "demo-portrait.png"))
         )
-
-
-def _init_without_core(home: StationHome) -> None:
-    """The pieces of ``station init --demo`` the kiosk needs, for a tree without the core CLI."""
-    from station.keys import KeyStore
-    from station.packet import generate_recipient_keypair
-
-    cfg = StationConfig(station_id="demo-station-01")
-    keys = KeyStore(home, cfg.key_backend)
-    keys.create_db_key()
-    keys.create_identity_key()
-    private, public = generate_recipient_keypair(cfg.hpke_suite)
-    home.pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (home.pki_dir / "central-hpke.pub").write_bytes(public)
-    central = home.root.parent / f"{home.root.name}-central"
-    central.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_file = central / "central-hpke.key"
-    key_file.write_bytes(private)
-    key_file.chmod(0o600)
-    home.save_config(cfg)
-
-
-def demo_committer(home: StationHome) -> Any:
-    """Without the core's store: seal for real and keep envelopes in ``<home>/outbox/`` (demo only)."""
-    if has_core():
-        return None
-    from station.keys import KeyStore
-    from station.packet import seal
-
-    cfg = home.load_config()
-    public = (home.pki_dir / "central-hpke.pub").read_bytes()
-    outbox = home.root / "outbox"
-
-    def commit(enrollment: Any) -> Any:
-        sealed = seal(
-            enrollment.to_document(),
-            station_id=cfg.station_id,
-            identity_key=KeyStore(home, cfg.key_backend).identity_key(),
-            recipient_public_key=public,
-            suite=cfg.hpke_suite,
-        )
-        outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (outbox / f"{sealed.packet_id}.sealed").write_bytes(sealed.envelope)
-        return sealed
-
-    return commit
 
 
 def enroll_from_scanner(url: str) -> bytes:

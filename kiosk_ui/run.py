@@ -34,12 +34,7 @@ def build_window(home: StationHome, *, windowed: bool = True, demo: bool = False
 
         demo_info = ensure_demo_home(home)
     config = home.load_config()
-    committer = None
-    if demo:
-        from kiosk_ui.demo import demo_committer
-
-        committer = demo_committer(home)
-    services = KioskServices(home, config, committer=committer)
+    services = KioskServices(home, config)
     ctx = KioskContext(home=home, config=config, services=services, demo=demo_info)
     window = KioskWindow(ctx, windowed=windowed)
     window.attach_devices()

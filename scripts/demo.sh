@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 echo "== central office ($CENTRAL_HOME)"
 [ -f "$CENTRAL_HOME/pki/ca.crt" ] || central init --name "demo-central" >/dev/null
-central serve --host 127.0.0.1 --port "$PORT" >"$DEMO/central.log" 2>&1 &
+.venv/bin/central --home "$CENTRAL_HOME" serve --host 127.0.0.1 --port "$PORT" >"$DEMO/central.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 150); do  # up to 30 s for the listening line
   grep -q "listening on" "$DEMO/central.log" && break
@@ -43,13 +43,14 @@ echo "== demo station ($STATION_HOME)"
 if [ ! -f "$STATION_HOME/pki/station.crt" ]; then
   fingerprint=$(central ca fingerprint | tail -n 1)
   token=$(central token new --station demo-station | tail -n 1)
-  station provision --central "https://127.0.0.1:$PORT" --token "$token" --ca-fingerprint "$fingerprint"
+  station provision --central "https://127.0.0.1:$PORT" --token "$token" --ca-fingerprint "$fingerprint" \
+    --scanner "sim://r30x?finger=auto" --camera "sim://camera?source=synthetic"
 fi
 
 grep -q "^\[sync\]" "$STATION_HOME/station.toml" || printf '\n[sync]\npoll_seconds = 3\n' >>"$STATION_HOME/station.toml"
 
 echo "== sync agent (polls every 3 s in the demo)"
-station sync run >"$DEMO/sync.log" 2>&1 &
+.venv/bin/station --home "$STATION_HOME" sync run >"$DEMO/sync.log" 2>&1 &
 pids+=($!)
 
 echo "== kiosk (simulated scanner and camera)"

@@ -88,6 +88,7 @@ def provision(central: Central, home: Path, station_id: str) -> None:
     station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",

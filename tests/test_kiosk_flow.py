@@ -7,13 +7,13 @@ drivers are in the tree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -30,9 +30,10 @@ from kiosk_ui.script import ScriptedFlow, wait_until
 from kiosk_ui.services import KioskServices
 from station.auth import OperatorDirectory, OperatorFile, Role
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
-from station.home import StationConfig, StationHome
+from station.home import StationHome
 from station.keys import KeyStore
-from station.packet import SealedPacket, generate_recipient_keypair, open_packet, seal
+from station.packet import open_packet
+from station.session import init_station, open_station
 from station.wizard import Step
 
 pytestmark = pytest.mark.qt
@@ -54,9 +55,14 @@ class Station:
     home: StationHome
     scanner: ScannerControl
     camera: CameraControl
-    queue: list[SealedPacket]
     recipient_private: bytes
     window: KioskWindow
+
+    @property
+    def queue(self) -> list[tuple[str, bytes]]:
+        """(packet id, envelope) of every packet in the station's real encrypted queue."""
+        with open_station(self.home) as st:
+            return [(p.packet_id, st.store.envelope(p.packet_id)) for p in st.store.pending()]
 
 
 @functools.lru_cache(maxsize=1)
@@ -74,37 +80,31 @@ def station(tmp_path: Path, qtbot: QtBot, request: pytest.FixtureRequest) -> Ite
     camera = CameraControl(cv2.imread(str(FIX / "astronaut-portrait.jpg")))
     SCANNERS[name], CAMERAS[name] = scanner, camera
     home = StationHome(tmp_path / "home")
-    cfg = StationConfig(
-        station_id="uc-test-01",
+    init_station(home, "uc-test-01", demo=True).close()  # keys, the real queue, a stand-in central key
+    cfg = dataclasses.replace(
+        home.load_config(),
         scanner_url=f"sim://kiosk-scanner?name={name}",
         camera_url=f"sim://kiosk-camera?name={name}",
         printer=f"pdf:{tmp_path / 'receipt.pdf'}",
     )
     home.save_config(cfg)
     keys = KeyStore(home)
-    identity = keys.create_identity_key()
-    private, public = generate_recipient_keypair()
+    private = keys.get("demo-recipient")
     directory = OperatorDirectory(OperatorFile.for_home(home))
     template = finger_template()
     directory.add("sup-1", "2580", Role.SUPERVISOR, templates=[template])
     directory.add("tech-1", "1357", Role.TECHNICIAN, templates=[template])
-    queue: list[SealedPacket] = []
 
-    def committer(enrollment: Any) -> SealedPacket:
-        sealed = seal(enrollment.to_document(), station_id=cfg.station_id, identity_key=identity,
-                      recipient_public_key=public)  # fmt: skip
-        queue.append(sealed)
-        return sealed
-
-    ctx = KioskContext(home=home, config=cfg, services=KioskServices(home, cfg, committer=committer))
+    ctx = KioskContext(home=home, config=cfg, services=KioskServices(home, cfg))
     ctx.extra["offscreen"] = True
     window = KioskWindow(ctx, windowed=True)
     qtbot.addWidget(window)
     window.attach_devices()
     window.resize(1280, 800)
     window.show()
-    yield Station(home, scanner, camera, queue, private, window)
+    yield Station(home, scanner, camera, private, window)
     window.force_close()
+    ctx.services.close()
     SCANNERS.pop(name, None)
     CAMERAS.pop(name, None)
 
@@ -124,11 +124,12 @@ def texts(window: KioskWindow) -> list[str]:
 def test_full_enrollment_ends_with_one_sealed_packet_and_a_receipt(station: Station, tmp_path: Path) -> None:
     flow = ScriptedFlow(station.window)
     receipt = flow.enroll("sup-1", "2580")
-    assert len(station.queue) == 1
-    packet = station.queue[0]
-    assert receipt.packet_id == packet.packet_id
+    queue = station.queue
+    assert len(queue) == 1
+    packet_id, envelope = queue[0]
+    assert receipt.packet_id == packet_id
     identity_pub = KeyStore(station.home).identity_public_key()
-    doc = open_packet(packet.envelope, station.recipient_private, identity_pub)
+    doc = open_packet(envelope, station.recipient_private, identity_pub)
     assert doc["demographics"]["cnic"] == "35202-1234567-1"
     assert doc["demographics"]["name_ur"] == "احمد رضا"  # typed on the on-screen phonetic keyboard
     assert doc["face"]["image"][:2] == b"\xff\xd8"

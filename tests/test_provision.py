@@ -28,6 +28,7 @@ def test_provision_installs_everything_and_token_works_once(central: Central, tm
     out = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -59,6 +60,7 @@ def test_provision_installs_everything_and_token_works_once(central: Central, tm
     again = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -76,6 +78,7 @@ def test_provision_installs_everything_and_token_works_once(central: Central, tm
     other = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -98,6 +101,7 @@ def test_wrong_fingerprint_refused_nothing_written(central: Central, tmp_path: P
     out = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -119,6 +123,7 @@ def test_wrong_fingerprint_refused_nothing_written(central: Central, tmp_path: P
     ok = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -137,6 +142,7 @@ def test_unknown_token_and_unreachable_central(central: Central, tmp_path: Path)
     bad = station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",
@@ -156,6 +162,7 @@ def test_unknown_token_and_unreachable_central(central: Central, tmp_path: Path)
         down = station_cli(
             home,
             "provision",
+            "--skip-devices",
             "--central",
             "https://127.0.0.1:8443",
             "--enroll-url",
@@ -193,6 +200,7 @@ def test_bare_machine_becomes_a_station(central: Central, tmp_path: Path) -> Non
     station_cli(
         home,
         "provision",
+        "--skip-devices",
         "--central",
         central.ingest_url,
         "--enroll-url",

@@ -39,27 +39,89 @@ def _home(ctx: click.Context) -> StationHome:
 
 @click.command("provision")
 @click.option(
-    "--central", "central_url", required=True, help="Central's ingest URL, e.g. https://central:8443."
+    "--central", "central_url", default=None, help="Central's ingest URL, e.g. https://central:8443."
 )
-@click.option("--token", required=True, help="The one-time enrollment token from central ops.")
+@click.option("--token", default=None, help="The one-time enrollment token from central ops.")
 @click.option(
-    "--ca-fingerprint", required=True, help="SHA-256 of central's CA (from 'central ca fingerprint')."
+    "--ca-fingerprint", default=None, help="SHA-256 of central's CA (from 'central ca fingerprint')."
 )
 @click.option("--station-id", default=None, help="This station's id (default: the one in station.toml).")
 @click.option("--enroll-url", default=None, help="Enrollment listener (default: central's host, port + 1).")
 @click.option("--renew", is_flag=True, help="Enroll the existing identity key again (already provisioned).")
+@click.option(
+    "--key-backend",
+    type=click.Choice(["auto", "file", "systemd-creds"]),
+    default="auto",
+    show_default=True,
+    help="For a new station: keys sealed with systemd-creds (TPM2 when present) when available, else files.",
+)
+@click.option("--scanner", "scanner_url", default=None, help="Scanner URL (default: the one detected).")
+@click.option("--camera", "camera_url", default=None, help="Camera URL (default: the one detected).")
+@click.option("--skip-devices", is_flag=True, help="Do not detect and test-capture the scanner and camera.")
 @click.pass_context
 def provision_cmd(
     ctx: click.Context,
-    central_url: str,
-    token: str,
-    ca_fingerprint: str,
+    central_url: str | None,
+    token: str | None,
+    ca_fingerprint: str | None,
     station_id: str | None,
     enroll_url: str | None,
     renew: bool,
+    key_backend: str,
+    scanner_url: str | None,
+    camera_url: str | None,
+    skip_devices: bool,
 ) -> None:
-    """Enroll this station with the central office (a technician's job)."""
+    """Enroll this station with the central office (a technician's job).
+
+    \b
+    Run without options on the station's own screen and it asks for what it needs:
+    station id, central URL, the CA fingerprint and the one-time token from central ops.
+    It then finds the scanner and camera, test-captures with each, and only then contacts
+    central (a failed device does not spend the token). On an appliance the result is
+    /etc/station/station.toml and keys sealed with systemd-creds (TPM2 when present).
+    """
+    from station.devicetest import detect, test_camera, test_scanner
+
     home = _home(ctx)
+    interactive = sys.stdin.isatty()
+    cfg = home.load_config() if home.exists() else None
+    if station_id is None and (cfg is None or not cfg.station_id):
+        station_id = _ask(
+            interactive, "Station id (as agreed with central ops, e.g. uc-lhr-0421-01)", "--station-id"
+        )
+    central_url = central_url or _ask(
+        interactive, "Central URL (e.g. https://central.example:8443)", "--central"
+    )
+    ca_fingerprint = ca_fingerprint or _ask(
+        interactive, "Central CA fingerprint (SHA256:...)", "--ca-fingerprint"
+    )
+    token = token or _ask(interactive, "One-time enrollment token", "--token", hide=True)
+
+    if not skip_devices and not renew:
+        found_scanner, found_camera = detect()
+        scanner_url = scanner_url or found_scanner or (cfg.scanner_url if cfg else None)
+        camera_url = camera_url or found_camera or (cfg.camera_url if cfg else None)
+        problems = []
+        for name, url in (("scanner", scanner_url), ("camera", camera_url)):
+            if not url:
+                problems.append(f"no {name} found: plug it in (station device list) or pass --{name} URL")
+        if not problems:
+            assert scanner_url is not None and camera_url is not None
+            for result in (test_scanner(scanner_url, prompt=click.echo), test_camera(camera_url)):
+                mark = "OK  " if result.ok else "FAIL"
+                click.echo(f"{mark} {result.name:<8} {result.url}: {result.detail}")
+                if not result.ok:
+                    problems.append(f"the {result.name} test failed: {result.detail}")
+        if problems:
+            raise click.ClickException(
+                "; ".join(problems) + ". Nothing was sent to central: fix this and run provision again"
+                " (or --skip-devices to provision now and test later with 'station doctor')."
+            )
+    if key_backend == "auto":
+        from station.keys import SystemdCredsBackend
+
+        key_backend = "systemd-creds" if SystemdCredsBackend.available() else "file"
     done = provision(
         home,
         central_url=central_url,
@@ -68,13 +130,32 @@ def provision_cmd(
         station_id=station_id,
         enroll_url=enroll_url,
         renew=renew,
+        key_backend=key_backend,
     )
     from station.session import open_station
 
     with open_station(home) as station:
+        if scanner_url or camera_url:
+            import dataclasses
+
+            updated = dataclasses.replace(
+                station.config,
+                scanner_url=scanner_url or station.config.scanner_url,
+                camera_url=camera_url or station.config.camera_url,
+            )
+            home.save_config(updated)
         station.audit.append("provisioned", central=done.central_id, suite=done.hpke_suite)
+        backend = station.config.key_backend
     click.echo(f"Provisioned station {done.station_id} with central {done.central_id} ({done.central_url}).")
     click.echo(f"Certificate valid until {done.cert_not_after}; packets are sealed with {done.hpke_suite}.")
+    click.echo(f"Configuration: {home.config_path}; keys: {backend} backend. Check it all: station doctor")
+
+
+def _ask(interactive: bool, question: str, option: str, *, hide: bool = False) -> str:
+    if not interactive:
+        raise click.UsageError(f"{option} is required (or run 'station provision' on a terminal to be asked)")
+    answer: str = click.prompt(question, hide_input=hide).strip()
+    return answer
 
 
 def _setup_logging(verbose: bool) -> None:

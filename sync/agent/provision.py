@@ -235,6 +235,7 @@ def provision(
     enroll_url: str | None = None,
     renew: bool = False,
     timeout: float = 30.0,
+    key_backend: str | None = None,
 ) -> Provisioned:
     """Enroll this station with central; see the module docstring for every step."""
     central_url = central_url.rstrip("/")
@@ -271,7 +272,7 @@ def provision(
         # A bare machine: make the station (keys, encrypted queue, station.toml) first.
         from station.session import init_station
 
-        init_station(home, sid, key_backend=cfg.key_backend).close()
+        init_station(home, sid, key_backend=key_backend or cfg.key_backend).close()
         cfg = home.load_config()
         sid = cfg.station_id
 
