@@ -14,6 +14,7 @@ rate than the module's gets garbled answers, as on a real line.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -24,6 +25,7 @@ import termios
 import threading
 import time
 import tty
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +50,17 @@ _SPEEDS = {
     for rate in (9600, 19200, 38400, 57600, 115200)
     if hasattr(termios, f"B{rate}")
 }
+
+
+_LIVE: weakref.WeakSet[R30xSimulator] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop simulators still running at interpreter exit: threads joined, ptys closed, links gone."""
+    for simulator in list(_LIVE):
+        with contextlib.suppress(Exception):
+            simulator.stop()
 
 
 class _Session:
@@ -136,6 +149,7 @@ class R30xSimulator:
         with self._lock:
             if self._session is None and not self._stopped:
                 self._open_session()
+                _LIVE.add(self)
         return self
 
     def _open_session(self) -> None:
