@@ -104,11 +104,13 @@ def udev_available() -> bool:
     return os.path.exists("/run/udev/control")
 
 
-def event_from_udev(device: Any) -> HotplugEvent | None:
-    """Map a pyudev device event to a HotplugEvent, or None when it is not a scanner or camera."""
-    action = device.action
-    if action not in ("add", "remove"):
+def event_from_udev(device: Any, action_override: str | None = None) -> HotplugEvent | None:
+    """Map a pyudev device (its event's action, or ``action``) to a HotplugEvent, or None when it is
+    not a scanner or camera."""
+    raw = action_override or device.action
+    if raw not in ("add", "remove"):
         return None
+    action: Action = "add" if raw == "add" else "remove"
     subsystem = device.subsystem
     node = device.device_node or ""
     if subsystem == "tty" and (node.startswith("/dev/ttyUSB") or node.startswith("/dev/ttyACM")):
@@ -186,7 +188,11 @@ class HotplugMonitor:
         monitor.start()
         state = snapshot(self.paths, system=False)  # the extra paths are polled alongside
         if self.report_existing:
-            yield from diff({}, snapshot((), system=True))
+            for subsystem in UDEV_SUBSYSTEMS:
+                for device in context.list_devices(subsystem=subsystem):
+                    event = event_from_udev(device, "add")
+                    if event is not None:
+                        yield event
             yield from diff({}, state)
         while not stop.is_set():
             device = monitor.poll(timeout=self.poll_interval)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import queue
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,3 +83,33 @@ def test_report_existing_and_diff(tmp_path: Path) -> None:
 
 def test_auto_backend_without_udev_polls(tmp_path: Path) -> None:
     assert HotplugMonitor(paths=[tmp_path / "x"], system=False).backend == "poll"
+
+
+UMOCKDEV_SCRIPT = """
+import json, pyudev
+from drivers.hotplug import event_from_udev, snapshot
+ctx = pyudev.Context()
+events = [event_from_udev(d, "add") for d in ctx.list_devices(subsystem="usb")]
+print(json.dumps({
+    "snapshot": snapshot(),
+    "events": [[e.action, e.url, e.kind] for e in events if e is not None],
+}))
+"""
+
+
+@pytest.mark.umockdev
+@pytest.mark.skipif(shutil.which("umockdev-run") is None, reason="umockdev-run is not installed")
+def test_usb_scanner_found_in_the_recorded_sysfs(fixtures_dir: Path) -> None:
+    """The real NB-1010-U sysfs description under umockdev: polling and udev mapping both name it."""
+    device = fixtures_dir / "usb" / "nb1010" / "device"
+    result = subprocess.run(
+        ["umockdev-run", "-d", str(device), "--", sys.executable, "-c", UMOCKDEV_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["snapshot"]["usb://298d:1010"][0] == "fingerprint"
+    assert found["events"] == [["add", "usb://298d:1010", "fingerprint"]]
