@@ -6,7 +6,7 @@ phonetically): no OS input method is needed. CNICs and phone numbers are always 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -95,7 +95,19 @@ class DemographicsPage(Page):
             assert isinstance(edit, QLineEdit)
             self.keyboard.attach(edit)
         self.keyboard.set_target(self.inputs["name_ur"])  # type: ignore[arg-type]
+        self.keyboard.setMaximumHeight(300)
         outer.addWidget(self.keyboard, 2)
+        self.scroll = scroll
+        # The keyboard shows only while an Urdu field has the focus: the form gets the room otherwise.
+        for widget in self.inputs.values():
+            widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
+            urdu = watched in (self.inputs[name] for name in URDU_FIELDS)
+            self.keyboard.setVisible(urdu)
+            self.scroll.ensureWidgetVisible(watched, 16, 16)
+        return False
 
     def _value(self, name: str) -> object:
         widget = self.inputs[name]

@@ -74,7 +74,9 @@ class FingerPosition(IntEnum):
 
     @property
     def en(self) -> str:
-        return self.name.replace("_", " ").capitalize()
+        """"Right thumb", "Left index finger", ..."""
+        text = self.name.replace("_", " ").capitalize()
+        return text if self.name.endswith("THUMB") else f"{text} finger"
 
     @property
     def ur(self) -> str:
