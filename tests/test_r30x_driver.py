@@ -255,3 +255,11 @@ def test_paced_line_takes_at_least_the_wire_time(sim: R30xSimulator, scanner: R3
     assert scanner.read_sys_params().baud == 9600
     elapsed = time.monotonic() - start
     assert elapsed >= (p.HEADER_LEN + 17 + 2) * 10 / 9600  # 28 bytes at 960 bytes/s: 29 ms
+
+
+def test_serial_url_with_two_slashes_names_the_same_port(sim: R30xSimulator, tmp_path: Path) -> None:
+    device = open_device(f"serial:/{tmp_path / 'scanner'}")  # serial://tmp/... : netloc + path
+    try:
+        assert isinstance(device, R30xScanner) and device.template_count() == 0
+    finally:
+        device.close()

@@ -81,7 +81,8 @@ def _scanner_for_port(
 
 def open_serial(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
     """Open and check (password, system parameters) an R30x module on a serial port."""
-    port = url.path or url.host
+    # serial:///dev/ttyUSB0 is the canonical form; serial://dev/ttyUSB0 (netloc "dev") means the same
+    port = f"/{url.host}{url.path}" if url.host else url.path
     if not port:
         raise UnsupportedURL(f"{url.raw} names no port: use serial:///dev/ttyUSB0")
     if url.param("baud") != "auto":
