@@ -8,6 +8,7 @@ database is wrong; ``init_station`` creates a new station home.
 from __future__ import annotations
 
 import base64
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ def init_station(
     keys = KeyStore(home, key_backend)
     db_key = keys.create_db_key()
     keys.create_identity_key()
+    # The operators file's key is made here, by the technician (root), because the kiosk runs as the
+    # unprivileged station user and cannot seal a new credential itself.
+    keys.put("operators", secrets.token_bytes(32))
     if demo:
         private, public = generate_recipient_keypair(hpke_suite)
         write_central_public_key(home, public)
