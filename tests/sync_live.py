@@ -281,3 +281,17 @@ class CuttingProxy:
             for s in self._socks:
                 with suppress(OSError):
                     s.close()
+
+
+def commit_packets(home: Path, example: Path, count: int) -> list[str]:
+    """Seal and queue ``count`` packets of the enrollment in ``example`` in this process
+    (``station.commit.commit_enrollment``, what ``station enroll --from-json`` does, without a process
+    per packet); the packet ids, oldest first. Seal after ``provision`` to seal to central's key."""
+    from station.commit import commit_enrollment
+    from station.enrollment import load_enrollment
+    from station.home import StationHome
+    from station.session import open_station
+
+    with open_station(StationHome(home)) as st:
+        enrollment = load_enrollment(example, station_id=st.station_id)
+        return [commit_enrollment(st, enrollment).packet_id for _ in range(count)]

@@ -1,0 +1,293 @@
+"""Sync goodput: the station agent uploading N sealed packets over mutual TLS vs a plain HTTPS PUT.
+
+What it does, all on 127.0.0.1 with ephemeral ports and a fresh temporary directory:
+
+1. starts the real central (``central init`` + ``central serve --port 0``, a subprocess);
+2. makes a station with the ``station`` CLI (``init --demo``, ``enroll --example`` once for a
+   realistic enrollment: ten WSQ fingers and a face, ~150 KB sealed), provisions it with a one-time
+   token, then seals N packets of that enrollment in this process with ``station.commit`` (what
+   ``station enroll --from-json`` does, without a process per packet);
+3. starts a loopback TCP relay in front of central that counts the bytes of every connection,
+   both ways (TLS records, handshakes, HTTP headers, everything on the wire);
+4. through that relay, side by side (plain, agent, plain again; the plain figure is the mean of its
+   two runs, so neither side gets the warm or the cold machine alone):
+   (a) the sync agent in this process (``sync.agent.cli.build_agent`` then one ``sync_pass``: the
+       status GET, 256 KB chunks with their SHA-256, finalise, receipt verified and stored with the
+       ack in one transaction), as ``station sync once`` does;
+   (b) a plain HTTPS PUT with httpx of the same envelope bytes, same mutual-TLS client certificate,
+       one keep-alive connection, to central's own chunk route ``PUT /v1/packets/{id}?offset=0``
+       with the whole envelope as one chunk, into fresh packet ids it is never asked to finalise.
+       That route is the only plain upload route central has; it checks the chunk's SHA-256 and
+       writes it, but skips what only the agent pays for: finalise (parse, signature check, blob
+       fsync, metadata commit, signed receipt) and the station's own ack transaction;
+5. runs ``bench/central_ingest.py`` (50 concurrent simulated stations) and prints its results.
+
+Targets (issue 6): agent goodput / plain PUT goodput >= 0.8; wire bytes / payload bytes <= 1.05.
+
+    .venv/bin/python bench/sync.py                # 100 packets, central ingest with 8 per station
+    .venv/bin/python bench/sync.py --quick        # 30 packets, ingest --quick (under 60 s)
+    .venv/bin/python bench/sync.py --packets 200
+
+The last line is the headline: the goodput ratio.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where bench/sync.py would hide the ``sync``
+# package and bench/queue.py the standard library's ``queue``: put the repository there instead.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from contextlib import suppress  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+
+import httpx  # noqa: E402
+
+from station.home import StationHome  # noqa: E402
+from station.packet import uuid7  # noqa: E402
+from station.session import open_station  # noqa: E402
+from sync.agent.cli import build_agent  # noqa: E402
+from sync.agent.client import ClientIdentity, tls_context  # noqa: E402
+from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, packet_path  # noqa: E402
+from tests.sync_live import (  # noqa: E402
+    commit_packets,
+    make_example,
+    provision,
+    running_central,
+    set_config,
+    station_cli,
+)
+
+STATION_ID = "bench-sync"
+MAX_CONNECTIONS = 10_000  # the relay's bound
+
+
+@dataclass
+class CountingRelay:
+    """Loopback TCP relay to ``upstream`` counting every byte it forwards, each way."""
+
+    upstream: tuple[str, int]
+    up: int = 0  # client -> central
+    down: int = 0  # central -> client
+    connections: int = 0
+    listener: socket.socket = field(init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _socks: list[socket.socket] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def snapshot(self) -> tuple[int, int, int]:
+        with self._lock:
+            return self.up, self.down, self.connections
+
+    def _accept(self) -> None:
+        while not self._stop.is_set() and self.connections < MAX_CONNECTIONS:
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=30)
+            except OSError:
+                client.close()
+                continue
+            for s in (client, server):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self.connections += 1
+                self._socks += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
+        try:
+            while not self._stop.is_set():
+                data = src.recv(262_144)
+                if not data:
+                    break
+                dst.sendall(data)
+                with self._lock:
+                    if upward:
+                        self.up += len(data)
+                    else:
+                        self.down += len(data)
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                with suppress(OSError):
+                    s.close()
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    payload: int
+    up: int
+    down: int
+    connections: int
+
+    @property
+    def goodput(self) -> float:
+        return self.payload / self.seconds
+
+    @property
+    def wire_ratio(self) -> float:
+        return (self.up + self.down) / self.payload
+
+
+def envelopes(home: Path, ids: list[str]) -> list[bytes]:
+    with open_station(StationHome(home)) as st:
+        return [st.store.envelope(pid) for pid in ids]
+
+
+def plain_put(relay: CountingRelay, home: Path, envs: list[bytes]) -> Run:
+    """Each envelope as one chunk PUT into a fresh packet id, one mutual-TLS keep-alive connection."""
+    with open_station(StationHome(home)) as st:
+        key = st.keys.identity_key()
+    ca_pem = (home / "pki" / "ca.crt").read_bytes()
+    identity = ClientIdentity((home / "pki" / "station.crt").read_bytes(), key)
+    ctx = tls_context(ca_pem, identity)
+    up0, down0, conn0 = relay.snapshot()
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=relay.url, verify=ctx, timeout=60, trust_env=False) as http:
+        for env in envs:
+            r = http.put(
+                packet_path(uuid7()),
+                params={"offset": 0},
+                content=env,
+                headers={
+                    HEADER_CHUNK_SHA256: hashlib.sha256(env).hexdigest(),
+                    HEADER_PACKET_SIZE: str(len(env)),
+                },
+            )
+            if r.status_code != 200 or r.json().get("offset") != len(env):
+                raise SystemExit(f"plain PUT failed: HTTP {r.status_code} {r.text[:200]}")
+    seconds = time.perf_counter() - t0
+    up1, down1, conn1 = relay.snapshot()
+    return Run(seconds, sum(map(len, envs)), up1 - up0, down1 - down0, conn1 - conn0)
+
+
+def agent_upload(relay: CountingRelay, home: Path, envs: list[bytes]) -> Run:
+    """One pass of the real agent over the queue; everything must end acked."""
+    agent, close = build_agent(StationHome(home))
+    try:
+        up0, down0, conn0 = relay.snapshot()
+        t0 = time.perf_counter()
+        result = agent.sync_pass()
+        seconds = time.perf_counter() - t0
+        up1, down1, conn1 = relay.snapshot()
+    finally:
+        close()
+    if not result.ok or len(result.acked) != len(envs):
+        raise SystemExit(f"the agent did not ack everything: {len(result.acked)}/{len(envs)}, {result.error}")
+    return Run(seconds, sum(map(len, envs)), up1 - up0, down1 - down0, conn1 - conn0)
+
+
+def central_ingest(quick: bool) -> list[str]:
+    """bench/central_ingest.py in its own process (``-P``: this folder not on its sys.path)."""
+    cmd = [sys.executable, "-P", str(_BENCH / "central_ingest.py"), *(["--quick"] if quick else [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        return [f"central ingest bench failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"]
+    return proc.stdout.strip().splitlines()
+
+
+def line(name: str, run: Run) -> str:
+    return (
+        f"{name:<10} {run.seconds:7.2f} s  {run.goodput / 1e6:6.2f} MB/s  wire {run.wire_ratio:.4f}"
+        f" x payload (up {run.up / 1e6:.2f} MB, down {run.down / 1e6:.3f} MB,"
+        f" {run.connections} connection(s))"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--packets", type=int, default=None, help="packets to upload (default 100; --quick 30)")
+    ap.add_argument("--quick", action="store_true", help="fewer packets and the quick ingest bench")
+    args = ap.parse_args()
+    n = args.packets if args.packets is not None else (30 if args.quick else 100)
+    if n < 1:
+        ap.error("--packets must be at least 1")
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
+        tmp = Path(tmp_name)
+        with running_central(tmp / "central") as central:
+            example = make_example(tmp)
+            home = tmp / "station"
+            station_cli(home, "init", "--demo", "--station-id", STATION_ID)
+            provision(central, home, STATION_ID)
+            t0 = time.perf_counter()
+            ids = commit_packets(home, example, n)
+            sealing = time.perf_counter() - t0
+            envs = envelopes(home, ids)
+            payload = sum(map(len, envs))
+            setup = time.perf_counter() - started
+            print(f"central: {central.ingest_url} (relay in front); setup {setup:.1f} s")
+            print(
+                f"packets: {n}, {payload / n / 1e3:.0f} KB each, payload {payload / 1e6:.2f} MB;"
+                f" sealed and queued in {sealing:.2f} s ({n / sealing:.0f}/s)"
+            )
+            relay = CountingRelay(("127.0.0.1", central.port))
+            try:
+                set_config(home, central_url=relay.url)
+                plain1 = plain_put(relay, home, envs)
+                agent = agent_upload(relay, home, envs)
+                plain2 = plain_put(relay, home, envs)
+            finally:
+                relay.close()
+            for pid, env in zip(ids, envs, strict=True):
+                if central.stored(pid) != (hashlib.sha256(env).hexdigest(), len(env)):
+                    raise SystemExit(f"central does not hold packet {pid} as sent")
+        print(line("plain PUT", plain1))
+        print(line("agent", agent))
+        print(line("plain PUT", plain2))
+        plain_goodput = (plain1.goodput + plain2.goodput) / 2
+        ratio = agent.goodput / plain_goodput
+        wire = agent.wire_ratio
+        print(
+            f"agent wire bytes / payload: {wire:.4f}"
+            f" (target <= 1.05: {'met' if wire <= 1.05 else 'NOT met'});"
+            f" plain PUT: {(plain1.wire_ratio + plain2.wire_ratio) / 2:.4f}"
+        )
+        flag = " --quick" if args.quick else ""
+        print(f"central ingest, 50 concurrent stations (bench/central_ingest.py{flag}):")
+        for text in central_ingest(args.quick):
+            print(f"  {text}")
+    print(f"total {time.perf_counter() - started:.1f} s")
+    print(
+        f"agent goodput {agent.goodput / 1e6:.2f} MB/s vs plain HTTPS PUT {plain_goodput / 1e6:.2f} MB/s:"
+        f" ratio {ratio:.2f} (target >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
