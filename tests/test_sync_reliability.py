@@ -17,6 +17,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import os
 import random
 import socket
 import sqlite3
@@ -24,11 +27,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -285,3 +289,140 @@ def test_chaos_proxy_fast(central: Central, example: Path, tmp_path: Path) -> No
 @pytest.mark.timeout(900)
 def test_chaos_proxy_200_packets(central: Central, example: Path, tmp_path: Path) -> None:
     _chaos(central, example, tmp_path, packets=200, seed=7, passes=3000, min_faults=30)
+
+
+# -- the station's clock off by a day ------------------------------------------------------------
+
+
+def shifted_agent(home: Path, shift: float) -> tuple[Agent, Callable[[], None]]:
+    """The agent ``station sync once`` builds, with every clock it reads shifted by ``shift`` s."""
+    agent, close = build_agent(StationHome(home))
+
+    def clock() -> float:
+        return time.time() + shift
+
+    url = StationHome(home).load_config().central_url
+    agent.clock = clock
+    agent.client_factory = lambda ca_pem, identity: CentralClient(
+        http_client(url, tls_context(ca_pem, identity), timeout=30), clock=clock
+    )
+    return agent, close
+
+
+@pytest.mark.parametrize(("shift", "way"), [(DAY_S, "ahead of"), (-DAY_S, "behind")])
+def test_clock_off_by_a_day_in_process(
+    central: Central, example: Path, tmp_path: Path, shift: float, way: str
+) -> None:
+    sid = f"rel-clock-{'ahead' if shift > 0 else 'behind'}"
+    home = tmp_path / "st"
+    ids = new_station(central, example, home, sid, 2)
+    agent, close = shifted_agent(home, shift)
+    try:
+        result = agent.once()
+        warning = agent.clock_warning()
+        described = agent.describe(result)
+    finally:
+        close()
+    # Uploads still go through (central stamps receipts with its own time)...
+    assert result.ok and sorted(result.acked) == sorted(ids), described
+    assert_all_acked_exactly_once(central, home, sid, ids)
+    for _state, _sha, receipt in local_packets(home).values():
+        assert receipt is not None
+        received = dt.datetime.fromisoformat(verify_receipt(receipt, receipt_key(home)).received_at)
+        assert abs(received.timestamp() - time.time()) < 600  # central's clock, not the station's
+    # ...and the drift is said plainly, with what to do.
+    assert warning is not None and f"24.0 h {way} central's" in warning, warning
+    assert "set the date and time" in warning and warning in described
+
+
+SHIFTED_STATION = (
+    "import sys, time\n"
+    "_real = time.time\n"
+    "_shift = float(sys.argv.pop(1))\n"
+    "time.time = lambda: _real() + _shift\n"
+    "from station.cli import main\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize("shift", [DAY_S, -DAY_S, 0.0])
+def test_station_sync_once_says_the_clock_is_off(
+    central: Central, example: Path, tmp_path: Path, shift: float
+) -> None:
+    """``station sync once`` in its own process, ``time.time`` shifted before the station code loads."""
+    sid = f"rel-cli-clock-{int(shift)}".replace("--", "-m")
+    home = tmp_path / "st"
+    ids = new_station(central, example, home, sid, 1)
+    proc = subprocess.run(
+        [sys.executable, "-c", SHIFTED_STATION, str(shift), "--home", str(home), "sync", "once"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=Path(__file__).resolve().parent.parent,
+        env={k: v for k, v in os.environ.items() if k not in ("STATION_HOME", "STATION_CONFIG")},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "acked 1 now; queue: 0 pending, 1 acked" in proc.stdout
+    if shift == 0:
+        assert "clock" not in proc.stderr  # the control: no warning when the clocks agree
+    else:
+        way = "ahead of" if shift > 0 else "behind"
+        assert (
+            f"warning: the station's clock is 24.0 h {way} central's: set the date and time" in proc.stderr
+        ), proc.stderr
+    assert_all_acked_exactly_once(central, home, sid, ids)
+
+
+# -- rejections the matrix in test_central_server.py does not cover -------------------------------
+
+
+def test_revoked_open_connection_and_ops_cert_cannot_upload(
+    central: Central, example: Path, tmp_path: Path
+) -> None:
+    """A connection opened before the revocation, and an ops certificate: 403, nothing stored."""
+    from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_path, packet_path
+
+    sid = "rel-revoked-open"
+    home = tmp_path / "st"
+    (pid,) = new_station(central, example, home, sid, 1)
+    (env,) = envelopes(home, [pid])
+    with open_station(StationHome(home)) as st:
+        key = st.keys.identity_key()
+    ca_pem = (home / "pki" / "ca.crt").read_bytes()
+    station_ctx = tls_context(ca_pem, ClientIdentity((home / "pki" / "station.crt").read_bytes(), key))
+    out = tmp_path / "ops"
+    run_ok = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "central"),
+            "--home",
+            str(central.home),
+            "ops-cert",
+            "bob",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run_ok.returncode == 0, run_ok.stderr
+    ops_ctx = tls_context(ca_pem)
+    ops_ctx.load_cert_chain(str(out / "bob.crt"), str(out / "bob.key"))
+    headers = {HEADER_CHUNK_SHA256: hashlib.sha256(env).hexdigest(), HEADER_PACKET_SIZE: str(len(env))}
+    final = {"sha256": hashlib.sha256(env).hexdigest(), "size": len(env)}
+    with httpx.Client(base_url=central.ingest_url, verify=station_ctx, timeout=20, trust_env=False) as http:
+        assert http.get(packet_path(pid)).status_code == 200  # the connection is open and allowed
+        central.revoke(sid)
+        r = http.put(packet_path(pid), params={"offset": 0}, content=env, headers=headers)
+        assert r.status_code == 403, r.text
+        assert http.post(finalise_path(pid), json=final).status_code == 403
+    with httpx.Client(base_url=central.ingest_url, verify=ops_ctx, timeout=20, trust_env=False) as http:
+        r = http.put(packet_path(pid), params={"offset": 0}, content=env, headers=headers)
+        assert r.status_code == 403, r.text
+        assert http.post(finalise_path(pid), json=final).status_code == 403
+    assert central.stored(pid) is None and central_rows(central, sid) == []
+    assert not any((central.home / "uploads").rglob(f"{pid}*"))  # not a byte of it kept
+    digest = hashlib.sha256(env).hexdigest()
+    assert not (central.home / "blobs" / digest[:2] / digest).exists()
