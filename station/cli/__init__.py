@@ -7,7 +7,6 @@ else ``/var/lib/station``; it is available to subcommands as ``ctx.obj.home``.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,20 +80,10 @@ def cli(ctx: click.Context, home: Path | None) -> None:
 
 def main() -> None:
     """Console entry point: StationError becomes a clear message and exit status 1."""
-    try:
-        rv = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except StationError as exc:
-        click.echo(f"error [{exc.code}]: {exc.message}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    # With standalone_mode=False click returns ctx.exit()'s code instead of exiting.
-    sys.exit(rv if isinstance(rv, int) else 0)
+    from station.cli.entry import run
+
+    def describe(exc: BaseException) -> str:
+        assert isinstance(exc, StationError)
+        return f"error [{exc.code}]: {exc.message}"
+
+    run(cli, (StationError,), describe)

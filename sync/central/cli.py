@@ -304,19 +304,6 @@ def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | Non
 
 def main() -> None:
     """Console entry point: errors become a clear message and exit status 1."""
-    try:
-        rv = cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (CentralError, PKIError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    from station.cli.entry import run
+
+    run(cli, (CentralError, PKIError), lambda exc: f"error: {exc}")
