@@ -419,8 +419,12 @@ class KioskWindow(QMainWindow):
         self.ctx.wizard = None
         for p in self.pages:
             p.clear_pii()
-        self.ctx.operator = None
+        operator, self.ctx.operator = self.ctx.operator, None
         log.info("locked (%s)", "idle" if idle else "operator")
+        if operator is not None:
+            reason = "idle" if idle else "operator"
+            who = operator.operator_id
+            self.ctx.tasks.run(lambda: self.ctx.services.audit("session.lock", operator=who, reason=reason))
         self.login.show_locked(int(self.idle.seconds) if idle else None)
         self.show_page(self.login)
         self.locked.emit()

@@ -17,8 +17,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.auth import FingerMatcher, Operator, OperatorDirectory, OperatorFile, PendingLogin, Role
+from station.auth import (
+    AuthError,
+    FingerMatcher,
+    Operator,
+    OperatorDirectory,
+    OperatorFile,
+    PendingLogin,
+    Role,
+)
 from station.enrollment import Enrollment
+from station.errors import StationError
 from station.home import StationConfig, StationHome
 from station.wizard import Receipt, make_receipt
 
@@ -58,17 +67,45 @@ class KioskServices:
         self.matcher = matcher
         self._station: Any = None
 
+    # -- audit -------------------------------------------------------------------------------------
+    def audit(self, event: str, **fields: str | int) -> None:
+        """Append to the station's audit chain (task thread). A failure is logged, never shown."""
+        try:
+            self.station().audit.append(event, **fields)
+        except StationError as exc:
+            log.error("audit event %s not recorded: %s", event, exc.code)
+
+    def _known(self, operator_id: str) -> str:
+        """The id when it is an operator's (typed text could be anything, even a CNIC), else "unknown"."""
+        try:
+            return operator_id if self.operators.get(operator_id) is not None else "unknown"
+        except StationError:
+            return "unknown"
+
     # -- login -------------------------------------------------------------------------------------
     def check_pin(self, operator_id: str, pin: str) -> PendingLogin:
-        return self.operators.check_pin(operator_id, pin)
+        try:
+            return self.operators.check_pin(operator_id, pin)
+        except AuthError as exc:
+            self.audit("auth.failed", operator=self._known(operator_id), step="pin", code=exc.code)
+            raise
 
     def check_finger(self, pending: PendingLogin, live_template: bytes) -> Operator:
-        return self.operators.check_finger(pending, live_template, self.matcher)
+        operator_id = pending.operator.operator_id
+        try:
+            operator = self.operators.check_finger(pending, live_template, self.matcher)
+        except AuthError as exc:
+            self.audit("auth.failed", operator=operator_id, step="finger", code=exc.code)
+            raise
+        self.audit("auth.login", operator=operator_id, role=str(operator.role.value))
+        return operator
 
     def add_operator(
         self, operator_id: str, pin: str, role: Role, templates: list[bytes], created_by: str
     ) -> Operator:
-        return self.operators.add(operator_id, pin, role, templates=templates, created_by=created_by)
+        operator = self.operators.add(operator_id, pin, role, templates=templates, created_by=created_by)
+        self.audit("operator.add", operator=operator_id, role=str(role.value), by=created_by)
+        return operator
 
     # -- commit ------------------------------------------------------------------------------------
     def station(self) -> Any:

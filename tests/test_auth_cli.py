@@ -8,12 +8,13 @@ from click.testing import CliRunner
 
 from station.auth import OperatorDirectory, OperatorFile, Role
 from station.cli import cli
-from station.home import StationConfig, StationHome
+from station.home import StationHome
+from station.session import init_station, open_station
 
 
 def make_home(tmp_path: Path) -> StationHome:
     home = StationHome(tmp_path / "home")
-    home.save_config(StationConfig(station_id="uc-test-01"))
+    init_station(home, "uc-test-01").close()
     return home
 
 
@@ -39,6 +40,12 @@ def test_add_list_and_manage(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     d.check_pin("op-1", "4826")
     assert runner.invoke(cli, [*base, "unlock", "op-1"]).exit_code == 0
+    # Every change is in the audit chain, by operator id, with no PIN.
+    with open_station(home) as station:
+        events = [(e.event, e.fields.get("operator")) for e in station.audit.entries()]
+        assert station.audit.verify().ok
+    assert ("operator.add", "sup-1") in events and ("operator.disable", "op-1") in events
+    assert ("operator.pin", "op-1") in events and ("operator.unlock", "op-1") in events
 
 
 def test_first_operator_must_be_supervisor_and_errors_are_clear(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from kiosk_ui.context import KioskContext
 from kiosk_ui.demo_devices import CAMERAS, SCANNERS, CameraControl, ScannerControl
 from kiosk_ui.script import ScriptedFlow, wait_until
 from kiosk_ui.services import KioskServices
-from station.auth import OperatorDirectory, OperatorFile, Role
+from station.auth import AuthError, OperatorDirectory, OperatorFile, Role
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
 from station.home import StationHome
 from station.keys import KeyStore
@@ -407,3 +407,27 @@ def test_no_pin_or_citizen_text_survives_in_undo_history(station: Station) -> No
         assert not edit.isUndoAvailable(), edit.objectName()
         edit.undo()
         assert edit.text() == "", edit.objectName()
+
+
+def test_logins_failures_and_locks_are_audited_without_pii(station: Station) -> None:
+    w = station.window
+    flow = ScriptedFlow(w)
+    flow.login("sup-1", "2580")
+    w.lock(idle=True)
+
+    def events() -> list[tuple[str, dict[str, object]]]:
+        with open_station(station.home) as st:
+            return [(e.event, e.fields) for e in st.audit.entries()]
+
+    wait_until(lambda: any(e == "session.lock" for e, _ in events()), 15, "the lock in the audit chain")
+    seen = events()
+    assert ("auth.login", {"operator": "sup-1", "role": "supervisor"}) in seen
+    assert ("session.lock", {"operator": "sup-1", "reason": "idle"}) in seen
+    # A PIN typed for an id that is no operator's (here, a CNIC by mistake) is audited as "unknown".
+    services = w.ctx.services
+    with pytest.raises(AuthError):
+        services.check_pin("35202-1234567-1", "2580")
+    failed = [f for e, f in events() if e == "auth.failed"]
+    assert failed and failed[-1]["operator"] == "unknown"
+    with open_station(station.home) as st:
+        assert st.audit.verify().ok

@@ -26,6 +26,14 @@ def _directory(ctx: click.Context) -> OperatorDirectory:
     return OperatorDirectory(OperatorFile.for_home(home, backend=cfg.key_backend))
 
 
+def _audit(ctx: click.Context, event: str, operator_id: str, **fields: str | int) -> None:
+    """Record an operator change in the station's audit chain (ids and codes only)."""
+    from station.session import open_station
+
+    with open_station(ctx.obj.home, integrity_check=False) as station:
+        station.audit.append(event, operator=operator_id, by="cli", **fields)
+
+
 def _ask_pin(pin: str | None) -> str:
     if pin is not None:
         return check_pin(pin)
@@ -96,6 +104,7 @@ def add_cmd(
     secret = _ask_pin(pin)
     templates = [_capture_template(url, trace) for url in finger_urls]
     op = directory.add(operator_id, secret, Role(role), templates=templates, created_by=created_by)
+    _audit(ctx, "operator.add", op.operator_id, role=op.role.value)
     click.echo(f"Operator {op.operator_id} added ({op.role.value}, {len(op.templates)} finger(s)).")
     if not op.templates:
         click.echo(
@@ -111,6 +120,7 @@ def add_cmd(
 def enroll_finger_cmd(ctx: click.Context, operator_id: str, finger_url: str, trace: bool) -> None:
     """Enroll one more finger for an operator."""
     n = _directory(ctx).add_template(operator_id, _capture_template(finger_url, trace))
+    _audit(ctx, "operator.finger", operator_id, fingers=n)
     click.echo(f"Operator {operator_id} now has {n} finger(s).")
 
 
@@ -137,6 +147,7 @@ def set_pin_cmd(ctx: click.Context, operator_id: str, pin: str | None) -> None:
     """Give an operator a new PIN (also clears a lockout)."""
     directory = _directory(ctx)
     directory.set_pin(operator_id, _ask_pin(pin))
+    _audit(ctx, "operator.pin", operator_id)
     click.echo(f"New PIN set for {operator_id}.")
 
 
@@ -146,6 +157,7 @@ def set_pin_cmd(ctx: click.Context, operator_id: str, pin: str | None) -> None:
 def unlock_cmd(ctx: click.Context, operator_id: str) -> None:
     """Clear an operator's lockout after failed attempts."""
     _directory(ctx).unlock(operator_id)
+    _audit(ctx, "operator.unlock", operator_id)
     click.echo(f"{operator_id} unlocked.")
 
 
@@ -155,6 +167,7 @@ def unlock_cmd(ctx: click.Context, operator_id: str) -> None:
 def disable_cmd(ctx: click.Context, operator_id: str) -> None:
     """Stop an operator from logging in (the record is kept for the audit trail)."""
     _directory(ctx).set_enabled(operator_id, False)
+    _audit(ctx, "operator.disable", operator_id)
     click.echo(f"{operator_id} disabled.")
 
 
@@ -164,4 +177,5 @@ def disable_cmd(ctx: click.Context, operator_id: str) -> None:
 def enable_cmd(ctx: click.Context, operator_id: str) -> None:
     """Allow a disabled operator to log in again."""
     _directory(ctx).set_enabled(operator_id, True)
+    _audit(ctx, "operator.enable", operator_id)
     click.echo(f"{operator_id} enabled.")
