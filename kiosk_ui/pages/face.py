@@ -11,6 +11,19 @@ from kiosk_ui.context import KioskContext
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from kiosk_ui.workers import CameraWorker, FrameResult
 
+# What each face check is called on screen (the drivers' names are identifiers).
+CHECK_NAMES: dict[str, tuple[str, str]] = {
+    "one_face": ("One face", "ایک چہرہ"),
+    "eyes": ("Both eyes", "دونوں آنکھیں"),
+    "eye_distance": ("Close enough", "مناسب فاصلہ"),
+    "roll": ("Head level", "سر سیدھا"),
+    "centred": ("Centred", "درمیان میں"),
+    "head_height": ("Head size", "سر کا سائز"),
+    "sharpness": ("Sharp", "واضح"),
+    "exposure": ("Light", "روشنی"),
+    "background": ("Plain background", "سادہ پس منظر"),
+}
+
 
 class FacePage(Page):
     holds_pii = True
@@ -23,7 +36,7 @@ class FacePage(Page):
         row = QHBoxLayout()
         self.preview = QLabel()
         self.preview.setObjectName("facePreview")
-        self.preview.setMinimumSize(480, 360)
+        self.preview.setMinimumSize(400, 300)
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setStyleSheet("background:#20242a;")
         self.portrait = QLabel()
@@ -116,7 +129,9 @@ class FacePage(Page):
             self.instruction.setText(self.t("face.hold"))
         else:
             self.instruction.setText(self.ctx.tr.pick(failure.instruction_en, failure.instruction_ur))
-        self.checks.setText("   ".join(("✔ " if c.passed else "✘ ") + c.name for c in result.report.checks))
+        names = [self.ctx.tr.pick(*CHECK_NAMES.get(c.name, (c.name, c.name))) for c in result.report.checks]
+        marks = ["✔ " if c.passed else "✘ " for c in result.report.checks]
+        self.checks.setText("   ".join(m + n for m, n in zip(marks, names, strict=True)))
 
     def _overlay(self, result: FrameResult) -> QPixmap:
         img: QImage = result.image.scaled(
