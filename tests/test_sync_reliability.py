@@ -54,6 +54,7 @@ from tests.sync_live import (
 )
 
 DAY_S = 86_400.0
+KINDS = ("reset", "truncate", "stall")
 
 
 @pytest.fixture(scope="module")
@@ -147,12 +148,14 @@ class ChaosProxy:
     connections: int = 0
     listener: socket.socket = field(init=False)
     _rng: random.Random = field(init=False)
+    _first_kinds: list[str] = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _socks: list[socket.socket] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self._first_kinds = self._rng.sample(KINDS, len(KINDS))
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         threading.Thread(target=self._accept, daemon=True).start()
@@ -165,7 +168,8 @@ class ChaosProxy:
         """(kind, upward, offset) or None, from the seeded generator, in connection order."""
         if self._rng.random() >= self.fault_rate:
             return None
-        kind = self._rng.choice(("reset", "truncate", "stall"))
+        # The first three faults are one of each kind (in a seeded order), then any kind.
+        kind = self._first_kinds.pop() if self._first_kinds else self._rng.choice(KINDS)
         upward = self._rng.random() < 0.6
         offset = self._rng.randrange(0, self.up_range if upward else self.down_range)
         return kind, upward, offset
@@ -238,16 +242,24 @@ class ChaosProxy:
 
 
 def _chaos(
-    central: Central, example: Path, tmp_path: Path, *, packets: int, seed: int, passes: int, min_faults: int
+    central: Central,
+    example: Path,
+    tmp_path: Path,
+    *,
+    packets: int,
+    seed: int,
+    passes: int,
+    min_faults: int,
+    fault_rate: float,
+    max_offset: int,
 ) -> None:
     sid = f"rel-chaos-{seed}"
     home = tmp_path / "st"
     ids = new_station(central, example, home, sid, packets)
     total = sum(len(e) for e in envelopes(home, ids))
-    # Fault offsets spread over a third of the queue's bytes: most connections die mid-queue.
-    proxy = ChaosProxy(
-        ("127.0.0.1", central.port), seed=seed, up_range=max(50_000, min(1_500_000, total // 3))
-    )
+    # Fault offsets spread over at most a third of the queue's bytes: connections die mid-queue.
+    up_range = max(50_000, min(max_offset, total // 3))
+    proxy = ChaosProxy(("127.0.0.1", central.port), seed=seed, fault_rate=fault_rate, up_range=up_range)
     # Short timeouts so a stalled link is given up on quickly; backoff is the agent's own, shortened.
     set_config(
         home,
@@ -277,18 +289,40 @@ def _chaos(
         f"chaos seed {seed}: {proxy.connections} connections, faults {proxy.faults}, errors {sorted(errors)}"
     )
     assert sorted(acked) == sorted(ids)  # each acked once, by the pass that got its receipt
-    assert sum(proxy.faults.values()) >= min_faults, proxy.faults
     assert_all_acked_exactly_once(central, home, sid, ids)
+    assert sum(proxy.faults.values()) >= min_faults, proxy.faults
+    assert all(proxy.faults.values()), proxy.faults  # resets, truncations and stalls all happened
 
 
 def test_chaos_proxy_fast(central: Central, example: Path, tmp_path: Path) -> None:
-    _chaos(central, example, tmp_path, packets=10, seed=11, passes=200, min_faults=3)
+    _chaos(
+        central,
+        example,
+        tmp_path,
+        packets=10,
+        seed=11,
+        passes=200,
+        min_faults=3,
+        fault_rate=1.0,
+        max_offset=1_500_000,
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_chaos_proxy_200_packets(central: Central, example: Path, tmp_path: Path) -> None:
-    _chaos(central, example, tmp_path, packets=200, seed=7, passes=3000, min_faults=30)
+    # Every connection breaks somewhere in its first megabyte: ~50 faults before the queue is empty.
+    _chaos(
+        central,
+        example,
+        tmp_path,
+        packets=200,
+        seed=7,
+        passes=3000,
+        min_faults=30,
+        fault_rate=1.0,
+        max_offset=1_000_000,
+    )
 
 
 # -- the station's clock off by a day ------------------------------------------------------------
