@@ -98,3 +98,22 @@ def test_sim_r30x_refuses_to_replace_a_file(tmp_path: Path) -> None:
     )
     assert result.returncode != 0 and "not a symlink" in result.stderr
     assert target.read_text() == "keep me"
+
+
+def test_sim_r30x_at_another_baud(tmp_path: Path) -> None:
+    from drivers.errors import ProtocolError
+
+    link = tmp_path / "scanner"
+    proc, _ = _start(link, "--baud", "115200", "--finger-auto")
+    try:
+        with pytest.raises(ProtocolError, match="baud rate"):
+            open_device(f"serial://{link}?baud=57600&timeout=0.3")
+        device = open_device(f"serial://{link}?baud=115200")
+        try:
+            assert isinstance(device, R30xScanner)
+            assert device.read_sys_params().baud == 115200 and device.finger_present()
+        finally:
+            device.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
