@@ -263,3 +263,25 @@ def test_serial_url_with_two_slashes_names_the_same_port(sim: R30xSimulator, tmp
         assert isinstance(device, R30xScanner) and device.template_count() == 0
     finally:
         device.close()
+
+
+def test_sim_url_leaves_nothing_behind_without_close(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from drivers.url import open_device\n"
+        "d = open_device('sim://r30x?finger=auto')\n"
+        "print(d.simulator.library_dir.parent)\n"
+        "assert d.finger_present()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    workdir = Path(result.stdout.strip())
+    assert workdir.name.startswith("r30x-sim-") and not workdir.exists()

@@ -120,12 +120,12 @@ def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
         password=url.int_param("password", 0),
         address=url.int_param("address", p.DEFAULT_ADDRESS),
     )
+    simulator.on_stop(lambda: shutil.rmtree(workdir, ignore_errors=True))
     simulator.start()
     link = simulator.link(workdir / "r30x")
 
     def cleanup() -> None:
-        simulator.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        simulator.stop()  # removes ``workdir`` too, also when the program exits without close()
 
     try:
         scanner = _scanner_for_port(

@@ -142,6 +142,7 @@ class R30xSimulator:
         self._session: _Session | None = None
         self._stopped = False
         self._extract_cache: dict[bytes, bytes | templates.TemplateError] = {}
+        self._on_stop: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -194,6 +195,15 @@ class R30xSimulator:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        callbacks, self._on_stop = self._on_stop, []
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once when the simulator stops (also at interpreter exit)."""
+        with self._lock:
+            self._on_stop.append(callback)
 
     def __enter__(self) -> R30xSimulator:
         return self.start()
