@@ -20,13 +20,21 @@ What it does, all on 127.0.0.1 with ephemeral ports and a fresh temporary direct
        That route is the only plain upload route central has; it checks the chunk's SHA-256 and
        writes it, but skips what only the agent pays for: finalise (parse, signature check, blob
        fsync, metadata commit, signed receipt) and the station's own ack transaction;
-5. runs ``bench/central_ingest.py`` (50 concurrent simulated stations) and prints its results.
+5. does 2 to 4 again with N fresh packets through a relay that also shapes the link (default
+   20 Mbit/s each way and 40 ms round trip, ``--link-mbps`` / ``--link-rtt-ms``; 0 Mbit/s skips it):
+   on loopback latency and bandwidth are almost free, so per-packet round trips and fsyncs are all
+   there is to measure; a shaped link shows what they cost on a station's real uplink;
+6. runs ``bench/central_ingest.py`` (50 concurrent simulated stations) and prints its results.
+
+The relay runs in its own process (this script with a hidden ``--relay-to``): sharing this
+process's GIL it would add up to a switch interval to every hop and tax the chattier agent.
 
 Targets (issue 6): agent goodput / plain PUT goodput >= 0.8; wire bytes / payload bytes <= 1.05.
+The headline (last line) is the loopback ratio.
 
-    .venv/bin/python bench/sync.py                # 100 packets, central ingest with 8 per station
-    .venv/bin/python bench/sync.py --quick        # 30 packets, ingest --quick (under 60 s)
-    .venv/bin/python bench/sync.py --packets 200
+    .venv/bin/python bench/sync.py                # 100 packets a round, central ingest 8 per station
+    .venv/bin/python bench/sync.py --quick        # 30 packets a round, ingest --quick (under 60 s)
+    .venv/bin/python bench/sync.py --packets 200 --link-mbps 10 --link-rtt-ms 80
 
 The last line is the headline: the goodput ratio.
 """
@@ -51,6 +59,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from contextlib import suppress  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from queue import Queue  # noqa: E402
 
 import httpx  # noqa: E402
 
@@ -80,6 +89,7 @@ class CountingRelay:
 
     upstream: tuple[str, int]
     rate: float | None = None  # bytes per second each way, all connections together; None: unlimited
+    delay: float = 0.0  # one-way latency added to every block, seconds
     up: int = 0  # client -> central
     down: int = 0  # central -> client
     connections: int = 0
@@ -132,8 +142,20 @@ class CountingRelay:
             with self._lock:
                 self.connections += 1
                 self._socks += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+            for src, dst, upward in ((client, server, True), (server, client, False)):
+                if self.delay > 0:
+                    blocks: Queue[tuple[float, bytes] | None] = Queue()
+                    threading.Thread(target=self._read, args=(src, blocks), daemon=True).start()
+                    threading.Thread(target=self._write, args=(blocks, dst, upward), daemon=True).start()
+                else:
+                    threading.Thread(target=self._pump, args=(src, dst, upward), daemon=True).start()
+
+    def _count(self, upward: bool, size: int) -> None:
+        with self._lock:
+            if upward:
+                self.up += size
+            else:
+                self.down += size
 
     def _pump(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
         try:
@@ -143,11 +165,39 @@ class CountingRelay:
                     break
                 self._pace(upward, len(data))
                 dst.sendall(data)
-                with self._lock:
-                    if upward:
-                        self.up += len(data)
-                    else:
-                        self.down += len(data)
+                self._count(upward, len(data))
+        except OSError:
+            pass
+        finally:
+            with suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def _read(self, src: socket.socket, blocks: Queue[tuple[float, bytes] | None]) -> None:
+        """With latency: each block is stamped with the time it may leave, in order."""
+        try:
+            while not self._stop.is_set():
+                data = src.recv(16_384)
+                if not data:
+                    break
+                blocks.put((time.monotonic() + self.delay, data))
+        except OSError:
+            pass
+        finally:
+            blocks.put(None)
+
+    def _write(self, blocks: Queue[tuple[float, bytes] | None], dst: socket.socket, upward: bool) -> None:
+        try:
+            while not self._stop.is_set():
+                item = blocks.get()
+                if item is None:
+                    break
+                due, data = item
+                late = due - time.monotonic()
+                if late > 0:
+                    self._stop.wait(late)  # the link's latency: bounded by ``delay``
+                self._pace(upward, len(data))
+                dst.sendall(data)
+                self._count(upward, len(data))
         except OSError:
             pass
         finally:
@@ -168,10 +218,12 @@ class RelayProcess:
     never wait for this process's GIL while the agent or httpx runs: a relay sharing the GIL adds up
     to a switch interval (5 ms) per hop, which would tax the chattier side unfairly."""
 
-    def __init__(self, upstream_port: int, rate: float | None) -> None:
+    def __init__(self, upstream_port: int, rate: float | None, delay: float) -> None:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--relay-to", str(upstream_port)]
         if rate is not None:
             cmd += ["--relay-rate", str(rate)]
+        if delay > 0:
+            cmd += ["--relay-delay", str(delay)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdin is not None
         self._in, self._out = self.proc.stdin, self.proc.stdout
@@ -198,9 +250,9 @@ class RelayProcess:
         self._out.close()
 
 
-def relay_main(upstream_port: int, rate: float | None) -> None:
+def relay_main(upstream_port: int, rate: float | None, delay: float) -> None:
     """``--relay-to PORT``: relay to central, print ``port N``, answer ``count`` lines until EOF."""
-    relay = CountingRelay(("127.0.0.1", upstream_port), rate=rate)
+    relay = CountingRelay(("127.0.0.1", upstream_port), rate=rate, delay=delay)
     print(f"port {relay.port}", flush=True)
     try:
         for request in sys.stdin:  # ends when the parent closes our stdin
@@ -307,8 +359,11 @@ class Round:
         return self.agent.goodput / self.plain_goodput
 
 
-def one_round(central: Central, home: Path, example: Path, n: int, rate: float | None, title: str) -> Round:
-    """Seal ``n`` fresh packets, then plain PUT, agent, plain PUT through a relay of ``rate`` bytes/s."""
+def one_round(
+    central: Central, home: Path, example: Path, n: int, rate: float | None, delay: float, title: str
+) -> Round:
+    """Seal ``n`` fresh packets, then plain PUT, agent, plain PUT through a relay of ``rate`` bytes/s
+    and ``delay`` s of one-way latency."""
     t0 = time.perf_counter()
     ids = commit_packets(home, example, n)
     sealing = time.perf_counter() - t0
@@ -319,7 +374,7 @@ def one_round(central: Central, home: Path, example: Path, n: int, rate: float |
         f"packets: {n}, {payload / n / 1e3:.0f} KB each, payload {payload / 1e6:.2f} MB;"
         f" sealed and queued in {sealing:.2f} s ({n / sealing:.0f}/s)"
     )
-    relay = RelayProcess(central.port, rate)
+    relay = RelayProcess(central.port, rate, delay)
     try:
         set_config(home, central_url=relay.url)
         plain1 = plain_put(relay, home, envs)
@@ -354,13 +409,17 @@ def main() -> None:
         "--link-mbps",
         type=float,
         default=20.0,
-        help="second round through a link of this many Mbit/s each way, no added latency (0: skip)",
+        help="second round through a link of this many Mbit/s each way (default 20; 0: skip)",
     )
     ap.add_argument("--relay-to", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--link-rtt-ms", type=float, default=40.0, help="round-trip time added on that link (default 40)"
+    )
     ap.add_argument("--relay-rate", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--relay-delay", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.relay_to is not None:
-        relay_main(args.relay_to, args.relay_rate)
+        relay_main(args.relay_to, args.relay_rate, args.relay_delay)
         return
     n = args.packets if args.packets is not None else (30 if args.quick else 100)
     if n < 1:
@@ -374,12 +433,11 @@ def main() -> None:
             station_cli(home, "init", "--demo", "--station-id", STATION_ID)
             provision(central, home, STATION_ID)
             print(f"central: {central.ingest_url}; setup {time.perf_counter() - started:.1f} s")
-            loopback = one_round(central, home, example, n, None, "loopback, unlimited")
+            loopback = one_round(central, home, example, n, None, 0.0, "loopback, unlimited")
             if args.link_mbps > 0:
-                rate = args.link_mbps * 1e6 / 8
-                one_round(
-                    central, home, example, n, rate, f"a {args.link_mbps:g} Mbit/s link (no added latency)"
-                )
+                rate, delay = args.link_mbps * 1e6 / 8, args.link_rtt_ms / 2000
+                title = f"a {args.link_mbps:g} Mbit/s link with {args.link_rtt_ms:g} ms round trip"
+                one_round(central, home, example, n, rate, delay, title)
         flag = " --quick" if args.quick else ""
         print(f"-- central ingest, 50 concurrent stations (bench/central_ingest.py{flag}):")
         for text in central_ingest(args.quick):
