@@ -4,7 +4,7 @@ What it does, all on 127.0.0.1 with ephemeral ports and a fresh temporary direct
 
 1. starts the real central (``central init`` + ``central serve --port 0``, a subprocess);
 2. makes a station with the ``station`` CLI (``init --demo``, ``enroll --example`` once for a
-   realistic enrollment: ten WSQ fingers and a face, ~150 KB sealed), provisions it with a one-time
+   realistic enrollment with WSQ fingers and a face, ~133 KB sealed), provisions it with a one-time
    token, then seals N packets of that enrollment in this process with ``station.commit`` (what
    ``station enroll --from-json`` does, without a process per packet);
 3. starts a loopback TCP relay in front of central that counts the bytes of every connection,
@@ -35,8 +35,6 @@ The headline (last line) is the loopback ratio.
     .venv/bin/python bench/sync.py                # 100 packets a round, central ingest 8 per station
     .venv/bin/python bench/sync.py --quick        # 30 packets a round, ingest --quick (under 60 s)
     .venv/bin/python bench/sync.py --packets 200 --link-mbps 10 --link-rtt-ms 80
-
-The last line is the headline: the goodput ratio.
 """
 
 from __future__ import annotations
