@@ -286,7 +286,8 @@ def test_choices(text: str) -> None:
 
 def test_labels_are_bilingual() -> None:
     assert [int(p) for p in FingerPosition] == list(range(1, 11))
-    assert FingerPosition.RIGHT_THUMB.en == "Right thumb" and FingerPosition.LEFT_LITTLE.en == "Left little finger"
+    assert FingerPosition.RIGHT_THUMB.en == "Right thumb"
+    assert FingerPosition.LEFT_LITTLE.en == "Left little finger"
     for enum in (FingerPosition, FingerExceptionReason):
         for member in enum:
             assert member.en and ARABIC.search(member.ur)
