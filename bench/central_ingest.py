@@ -15,14 +15,12 @@ import argparse
 import asyncio
 import hashlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _path  # noqa: F401  (first: the project root on sys.path, not bench/)
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from station.packet import parse
 from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_path, packet_path

@@ -17,20 +17,18 @@ import argparse
 import dataclasses
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _path import ROOT  # first: the project root on sys.path, not bench/
 
-from drivers.formats import wsq  # noqa: E402
-from station.commit import commit_enrollment  # noqa: E402
-from station.enrollment import FingerCapture, FingerPosition, load_enrollment, write_example  # noqa: E402
-from station.enrollment.example import synthetic_fingerprint  # noqa: E402
-from station.home import StationHome  # noqa: E402
-from station.session import init_station  # noqa: E402
+from drivers.formats import wsq
+from station.commit import commit_enrollment
+from station.enrollment import FingerCapture, FingerPosition, load_enrollment, write_example
+from station.enrollment.example import synthetic_fingerprint
+from station.home import StationHome
+from station.session import init_station
 
 
 def realistic_enrollment(work: Path) -> object:

@@ -18,19 +18,15 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import cv2
+import numpy as np
+from _path import ROOT  # first: the project root on sys.path, not bench/
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
-from drivers.camera.sim import SimCamera  # noqa: E402
-from drivers.camera.synthetic import frames as synthetic_frames  # noqa: E402
-from drivers.quality.face import check_face  # noqa: E402
+from drivers.camera.sim import SimCamera
+from drivers.camera.synthetic import frames as synthetic_frames
+from drivers.quality.face import check_face
 
 BUDGET_MS = 1000 / 30
 TARGET_FPS = 25.0

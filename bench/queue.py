@@ -16,15 +16,13 @@ import argparse
 import hashlib
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _path import ROOT  # first: the project root on sys.path, not bench/
 
-from station.store import Store  # noqa: E402
+from station.store import Store
 
 ENVELOPE = 8 * 1024  # small envelopes keep the fill fast; the index and b-tree depth are what matter
 

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from _path import ROOT  # first: the project root on sys.path, not bench/
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 BARE = """

@@ -26,11 +26,15 @@ GENESIS = "0" * 64
 EVENT_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 FIELD_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 VALUE_RE = re.compile(r"^[A-Za-z0-9._:@/+-]{0,96}$")
-# Identity numbers and phone numbers must never reach the log, whatever field they hide in.
+# Identity numbers and phone numbers must never reach the log, whatever field they hide in: a CNIC
+# or mobile number standing on its own between separators (not a run of digits inside a longer
+# hex id such as a packet's UUID, whose last group can look like a phone number).
+_EDGE_L, _EDGE_R = r"(?<![0-9A-Za-z])", r"(?![0-9A-Za-z])"
 PII_RES = (
-    re.compile(r"\d{5}-?\d{7}-?\d"),  # CNIC, with or without dashes
-    re.compile(r"(\+92|0092|\b0)3\d{2}-?\d{7}"),  # Pakistani mobile
+    re.compile(_EDGE_L + r"\d{5}-?\d{7}-?\d" + _EDGE_R),  # CNIC, with or without dashes
+    re.compile(_EDGE_L + r"(\+92|0092|0)3\d{2}-?\d{7}" + _EDGE_R),  # Pakistani mobile
 )
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAX_FIELDS = 12
 
 
@@ -79,7 +83,7 @@ def _check(event: str, fields: dict[str, str | int]) -> str:
                     f"audit field {name} holds free text: audit values are codes and ids only",
                     code="audit.free_text",
                 )
-            if any(p.search(value) for p in PII_RES):
+            if not UUID_RE.match(value) and any(p.search(value) for p in PII_RES):
                 raise AuditError(f"audit field {name} looks like personal data: refused", code="audit.pii")
         clean[name] = value
     return json.dumps(clean, sort_keys=True, ensure_ascii=True, separators=(",", ":"))

@@ -127,3 +127,17 @@ def test_cli_verify_and_tail(tmp_path: Path) -> None:
         raw(station.audit, "UPDATE audit SET at = at + 1 WHERE seq = 1")
     bad = runner.invoke(cli, ["--home", str(home.root), "audit", "verify"])
     assert bad.exit_code == 1 and "BROKEN at entry #1" in bad.output
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.uuids(version=4), st.integers(0, 10**12 - 1))
+def test_packet_ids_are_never_mistaken_for_pii(u: object, tail: int) -> None:
+    """A UUID whose last group looks like a phone number (e.g. ...-032223999782) is an id, not PII."""
+    import uuid as uuid_mod
+
+    assert isinstance(u, uuid_mod.UUID)
+    packet_id = str(u)[:24] + f"{tail:012d}"
+    from station.audit import _check
+
+    _check("enrollment.commit", {"packet": packet_id})
+    _check("enrollment.commit", {"packet": "01a217cb-7338-7ccd-a409-032223999782"})
