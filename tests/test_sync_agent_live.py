@@ -102,7 +102,8 @@ def test_cut_mid_upload_resumes_and_stores_exactly_once(
     provision(central, home, "live-cut")
     proxy = CuttingProxy(("127.0.0.1", central.port), cut_after=100_000, cuts=1)
     try:
-        set_config(home, chunk_size=32 * 1024, central_url=proxy.url)
+        # One packet at a time: the proxy's byte counts are per connection.
+        set_config(home, chunk_size=32 * 1024, central_url=proxy.url, sync={"parallel_uploads": 1})
         blobs_before = central.blobs()
         first = station_cli(home, "sync", "once", check=False)
         assert first.returncode == 1, first.stdout + first.stderr
@@ -194,7 +195,8 @@ def test_kill_9_mid_upload_then_restart_exactly_once(central: Central, example: 
     proxy = CuttingProxy(("127.0.0.1", central.port), stall_after=150_000)
     blobs_before = central.blobs()
     try:
-        set_config(home, chunk_size=32 * 1024, central_url=proxy.url)
+        # One packet at a time: the proxy's byte counts are per connection.
+        set_config(home, chunk_size=32 * 1024, central_url=proxy.url, sync={"parallel_uploads": 1})
         env = {k: v for k, v in os.environ.items() if k not in ("STATION_HOME", "NOTIFY_SOCKET")}
         proc = subprocess.Popen(
             [str(BIN / "station"), "--home", str(home), "sync", "run"],

@@ -155,9 +155,9 @@ def test_backoff_full_jitter_bounds() -> None:
 def test_once_acks_everything_audits_and_heartbeats(tmp_path: Path, station: Station) -> None:
     central, creds, _ = setup(tmp_path, station)
     ids = station.seal(3, size=5000)
-    agent = make_agent(station, central, creds)
+    agent = make_agent(station, central, creds, settings=AgentSettings(parallel_uploads=1))
     result = agent.once()
-    assert result.ok and result.acked == ids  # oldest first
+    assert result.ok and result.acked == ids  # oldest first (one at a time: strictly in order)
     assert set(central.stored) == set(ids)
     assert station.store.counts()["acked"] == 3
     assert station.store.meta_get("last_sync_at") == iso_utc(NOW)
@@ -204,7 +204,9 @@ def test_not_authorised_waits_long_and_never_spins(tmp_path: Path, station: Stat
     central, creds, _ = setup(tmp_path, station)
     station.seal(2)
     central.faults.append(lambda r: httpx.Response(403, json=wire.error_body("forbidden", "revoked")))
-    settings = AgentSettings(heartbeat_seconds=60, poll_seconds=30, not_authorised_retry_seconds=600)
+    settings = AgentSettings(
+        heartbeat_seconds=60, poll_seconds=30, not_authorised_retry_seconds=600, parallel_uploads=1
+    )
     agent = make_agent(station, central, creds, settings=settings, max_waits=25)
     agent.run()
     assert agent.status_text == "sync agent stopped"
@@ -215,6 +217,32 @@ def test_not_authorised_waits_long_and_never_spins(tmp_path: Path, station: Stat
     assert len(gets) <= elapsed / 600 + 1
     assert central.heartbeats == []  # a refused station does not hammer the heartbeat either
     assert station.store.counts()["uploading"] == 1 and station.store.counts()["acked"] == 0
+
+
+def test_parallel_window_acks_everything_once(tmp_path: Path, station: Station) -> None:
+    central, creds, _ = setup(tmp_path, station)
+    ids = station.seal(9, size=5000)
+    agent = make_agent(station, central, creds, settings=AgentSettings(parallel_uploads=4))
+    result = agent.once()
+    assert result.ok and sorted(result.acked) == sorted(ids) and len(result.acked) == 9
+    assert set(central.stored) == set(ids)
+    acks = [f["packet_id"] for ev, f in audit_events(station) if ev == "sync.ack"]
+    assert sorted(acks) == sorted(ids)  # each ack audited once, from worker threads
+
+
+def test_parallel_window_when_refused_still_never_spins(tmp_path: Path, station: Station) -> None:
+    central, creds, _ = setup(tmp_path, station)
+    station.seal(6)
+    central.faults.append(lambda r: httpx.Response(403, json=wire.error_body("forbidden", "revoked")))
+    settings = AgentSettings(
+        heartbeat_seconds=60, poll_seconds=30, not_authorised_retry_seconds=600, parallel_uploads=4
+    )
+    agent = make_agent(station, central, creds, settings=settings, max_waits=25)
+    agent.run()
+    gets = [r for r in central.requests if r[0] == "GET"]
+    elapsed = sum(agent.waits)
+    assert len(gets) <= (elapsed / 600 + 1) * 4  # at most one window per slow retry
+    assert station.store.counts()["acked"] == 0 and station.store.counts()["uploading"] <= 4
 
 
 def test_transient_errors_back_off_with_jitter_then_recover(tmp_path: Path, station: Station) -> None:

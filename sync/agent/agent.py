@@ -21,6 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,6 +100,7 @@ class AgentSettings:
     not_authorised_retry_seconds: float = 600.0
     rejected_retry_seconds: float = 3600.0
     timeout_seconds: float = 30.0
+    parallel_uploads: int = 4  # packets in flight at once (oldest first); 1 = strictly one by one
 
     @classmethod
     def from_config(
@@ -118,6 +120,11 @@ class AgentSettings:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                     raise ValueError(f"[sync] {name} must be a positive number of seconds")
                 setattr(s, name, float(value))
+        if "parallel_uploads" in sync_table:
+            value = sync_table["parallel_uploads"]
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 16:
+                raise ValueError("[sync] parallel_uploads must be a whole number from 1 to 16")
+            s.parallel_uploads = value
         if s.chunk_size <= 0 or s.heartbeat_seconds <= 0:
             raise ValueError("chunk_size and heartbeat_seconds must be positive")
         return s
@@ -274,43 +281,63 @@ class Agent:
     # -- one pass -----------------------------------------------------------------------------------
 
     def sync_pass(self) -> PassResult:
-        """Upload every eligible pending packet, oldest first, until the queue is empty or an error."""
+        """Upload every eligible pending packet, oldest first, until the queue is empty or an error.
+
+        Up to ``parallel_uploads`` packets are in flight at once over the same connection pool (the
+        round trips of one packet overlap the next one's); they are started oldest first. A packet's
+        own refusal parks that packet; any other error stops the pass after the in-flight ones end.
+        """
         result = PassResult()
         seen: set[str] = set()
-        for _round in range(MAX_PASS_ROUNDS):
-            now = self.clock()
-            batch = [
-                q
-                for q in self.store.pending(100)
-                if q.packet_id not in seen and self.parked.get(q.packet_id, 0.0) <= now
-            ]
-            if not batch or self.stop_event.is_set():
-                break
-            uploader = self.uploader()
-            for queued in batch:
-                if self.stop_event.is_set():
+        window = max(1, self.settings.parallel_uploads)
+        with ThreadPoolExecutor(max_workers=window, thread_name_prefix="upload") as pool:
+            for _round in range(MAX_PASS_ROUNDS):
+                now = self.clock()
+                batch = [
+                    q
+                    for q in self.store.pending(100)
+                    if q.packet_id not in seen and self.parked.get(q.packet_id, 0.0) <= now
+                ]
+                if not batch or self.stop_event.is_set():
                     break
-                self.notifier.watchdog()
-                seen.add(queued.packet_id)
-                try:
-                    uploader.upload(queued)
-                except (Rejected, ReceiptInvalid, LocalDamage) as exc:
-                    log.warning("packet %s refused: %s", queued.packet_id, exc.code)
-                    self.audit.append("sync.rejected", packet_id=queued.packet_id, code=exc.code)
-                    self.parked[queued.packet_id] = now + self.settings.rejected_retry_seconds
-                    result.refused[queued.packet_id] = exc.code
-                    continue
-                except SyncError as exc:
-                    result.error = exc
-                    if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
-                        self.reset_client()  # a fresh connection next time
+                uploader = self.uploader()
+                in_flight: dict[Future[Any], Any] = {}
+                queue = list(batch)
+                while (queue or in_flight) and result.error is None:
+                    while queue and len(in_flight) < window and not self.stop_event.is_set():
+                        queued = queue.pop(0)
+                        seen.add(queued.packet_id)
+                        in_flight[pool.submit(uploader.upload, queued)] = queued
+                    if not in_flight:
+                        break
+                    done, _ = wait(in_flight, timeout=5.0, return_when=FIRST_COMPLETED)
+                    self.notifier.watchdog()  # fed while uploads run
+                    for future in done:
+                        self._settle(in_flight.pop(future), future, result, now)
+                for future, queued in list(in_flight.items()):  # after an error: let them end
+                    self._settle(queued, future, result, now)
+                if result.error is not None:
+                    if isinstance(result.error, NotAuthorised | CentralUntrusted | Transient):
+                        self.reset_client()  # a fresh connection next time (nothing is in flight now)
                     break
-                self.parked.pop(queued.packet_id, None)
-                result.acked.append(queued.packet_id)
-            if result.error is not None:
-                break
         result.remaining = len(self.store.pending(100_000))
         return result
+
+    def _settle(self, queued: Any, future: Future[Any], result: PassResult, now: float) -> None:
+        try:
+            future.result()
+        except (Rejected, ReceiptInvalid, LocalDamage) as exc:
+            log.warning("packet %s refused: %s", queued.packet_id, exc.code)
+            self.audit.append("sync.rejected", packet_id=queued.packet_id, code=exc.code)
+            self.parked[queued.packet_id] = now + self.settings.rejected_retry_seconds
+            result.refused[queued.packet_id] = exc.code
+            return
+        except SyncError as exc:
+            if result.error is None:
+                result.error = exc
+            return
+        self.parked.pop(queued.packet_id, None)
+        result.acked.append(queued.packet_id)
 
     # -- heartbeat and renewal ----------------------------------------------------------------------
 
