@@ -147,3 +147,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    # As the kiosk does (kiosk_ui/cli.py): skip the interpreter's teardown, where PySide6 6.12's final
+    # garbage collection can abort with "bool_dealloc" after everything has been printed.
+    sys.stdout.flush()
+    os._exit(0)
