@@ -33,6 +33,34 @@ def station_cli(home: Path, *args: str, check: bool = True) -> subprocess.Comple
     return run([str(BIN / "station"), "--home", str(home), *args], check=check)
 
 
+def provision_cli(
+    home: Path,
+    central: Central,
+    token: str,
+    fingerprint: str | None = None,
+    *extra: str,
+    check: bool = True,
+    enroll_url: str | None = None,
+    central_url: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``station provision --skip-devices`` against ``central`` (its own fingerprint unless given)."""
+    return station_cli(
+        home,
+        "provision",
+        "--skip-devices",
+        "--central",
+        central_url or central.ingest_url,
+        "--enroll-url",
+        enroll_url or central.enroll_url,
+        "--token",
+        token,
+        "--ca-fingerprint",
+        fingerprint if fingerprint is not None else central.fingerprint,
+        *extra,
+        check=check,
+    )
+
+
 def central_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run([str(BIN / "central"), "--home", str(home), *args], check=check)
 
@@ -85,19 +113,7 @@ class Central:
 
 
 def provision(central: Central, home: Path, station_id: str) -> None:
-    station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        central.token(station_id),
-        "--ca-fingerprint",
-        central.fingerprint,
-    )
+    provision_cli(home, central, central.token(station_id))
 
 
 @contextmanager

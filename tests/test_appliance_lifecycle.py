@@ -14,7 +14,14 @@ from station.errors import StationError
 from station.home import StationHome
 from station.session import open_station
 from station.store import Store
-from tests.sync_live import Central, make_example, make_station, running_central, station_cli
+from tests.sync_live import (
+    Central,
+    make_example,
+    make_station,
+    provision_cli,
+    running_central,
+    station_cli,
+)
 
 SCANNER = "sim://r30x?finger=auto"
 CAMERA = "sim://camera?source=synthetic"
@@ -32,21 +39,7 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def provision(central: Central, home: Path, *extra: str, check: bool = True) -> str:
-    token = central.token("demo-station")
-    result = station_cli(
-        home,
-        "provision",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        token,
-        "--ca-fingerprint",
-        central.fingerprint,
-        *extra,
-        check=check,
-    )
+    result = provision_cli(home, central, central.token("demo-station"), None, *extra, check=check)
     return result.stdout + result.stderr
 
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from sync.agent.provision import ProvisionError, enroll_url_for, normalise_fingerprint
-from tests.sync_live import Central, central_cli, make_station, running_central, station_cli
+from tests.sync_live import Central, central_cli, make_station, provision_cli, running_central, station_cli
 
 
 @pytest.fixture(scope="module")
@@ -57,38 +57,11 @@ def test_provision_installs_everything_and_token_works_once(central: Central, tm
     assert "provisioned" in events
 
     # The same token again (here with --renew so the key rule is not what refuses it).
-    again = station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        token,
-        "--ca-fingerprint",
-        fp,
-        "--renew",
-        check=False,
-    )
+    again = provision_cli(home, central, token, fp, "--renew", check=False)
     assert again.returncode == 1
     assert "token refused: ask central ops for a new token" in again.stderr
     # Without --renew an already provisioned station refuses before sending anything.
-    other = station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        "x",
-        "--ca-fingerprint",
-        fp,
-        check=False,
-    )
+    other = provision_cli(home, central, "x", fp, check=False)
     assert other.returncode == 1 and "--renew" in other.stderr
 
 
@@ -98,20 +71,7 @@ def test_wrong_fingerprint_refused_nothing_written(central: Central, tmp_path: P
     token = central.token("demo-station")
     before = (home / "station.toml").read_text()
     wrong = "ab" * 32
-    out = station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        token,
-        "--ca-fingerprint",
-        wrong,
-        check=False,
-    )
+    out = provision_cli(home, central, token, wrong, check=False)
     assert out.returncode == 1
     assert (
         "this is not your central office (CA fingerprint mismatch): check the URL and fingerprint"
@@ -120,58 +80,28 @@ def test_wrong_fingerprint_refused_nothing_written(central: Central, tmp_path: P
     assert not (home / "pki" / "station.crt").exists() and not (home / "pki" / "ca.crt").exists()
     assert (home / "station.toml").read_text() == before
     # The token was never sent to anyone, so it still works.
-    ok = station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        token,
-        "--ca-fingerprint",
-        central.fingerprint,
-    )
+    ok = provision_cli(home, central, token, central.fingerprint)
     assert "Provisioned" in ok.stdout
 
 
 def test_unknown_token_and_unreachable_central(central: Central, tmp_path: Path) -> None:
     home = tmp_path / "station"
     make_station(home, packets=0)
-    bad = station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        "not-a-token",
-        "--ca-fingerprint",
-        central.fingerprint,
-        check=False,
-    )
+    bad = provision_cli(home, central, "not-a-token", central.fingerprint, check=False)
     assert bad.returncode == 1 and "token refused" in bad.stderr
     import socket
 
     with socket.socket() as s:  # bound but not listening: connections to it are refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        down = station_cli(
+        down = provision_cli(
             home,
-            "provision",
-            "--skip-devices",
-            "--central",
-            "https://127.0.0.1:8443",
-            "--enroll-url",
-            f"https://127.0.0.1:{port}",
-            "--token",
+            central,
             "t",
-            "--ca-fingerprint",
             central.fingerprint,
             check=False,
+            enroll_url=f"https://127.0.0.1:{port}",
+            central_url="https://127.0.0.1:8443",
         )
     assert down.returncode == 1 and "cannot reach central" in down.stderr
 
@@ -197,21 +127,7 @@ def test_central_fingerprint_cli_matches(central: Central) -> None:
 def test_bare_machine_becomes_a_station(central: Central, tmp_path: Path) -> None:
     home = tmp_path / "bare"
     token = central.token("bare-01")
-    station_cli(
-        home,
-        "provision",
-        "--skip-devices",
-        "--central",
-        central.ingest_url,
-        "--enroll-url",
-        central.enroll_url,
-        "--token",
-        token,
-        "--ca-fingerprint",
-        central.fingerprint,
-        "--station-id",
-        "bare-01",
-    )
+    provision_cli(home, central, token, central.fingerprint, "--station-id", "bare-01")
     assert (home / "queue.db").exists() and (home / "pki" / "station.crt").exists()
     out = station_cli(home, "sync", "once")
     assert "queue: 0 pending, 0 acked" in out.stdout
