@@ -2,17 +2,11 @@
 
 Every call here runs on a device or task thread, never on the GUI thread. The drivers' own modules do
 the work (``drivers.url``, ``drivers.quality``, ``drivers.match``, ``drivers.portrait``,
-``drivers.formats.wsq``); this module only adapts their results to what the pages show, so the rest of
-the kiosk does not depend on their exact shapes.
-
-While one of those driver modules is not installed, a small, real computation in ``_fallback`` takes
-its place (NIST minutiae + bozorth3 through ``nbis`` for matching, OpenCV Haar cascades for the face,
-block contrast and ridge-orientation coherence for print quality), so the kiosk keeps working.
+``drivers.formats.wsq``); this module only adapts their results to what the pages show.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,55 +49,24 @@ def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
     return wsq.encode(pixels, ppi=ppi), finger_quality(pixels)
 
 
-_warned: set[str] = set()
-
-
-def _driver(module: str, *names: str) -> Any:
-    """The first of ``names`` that ``module`` provides, or None (module missing or API not as expected)."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    for name in names:
-        fn = getattr(mod, name, None)
-        if callable(fn):
-            return fn
-    if module not in _warned:
-        _warned.add(module)
-        log.warning("%s has none of %s: using the kiosk's own computation", module, ", ".join(names))
-    return None
-
-
 def finger_quality(pixels: np.ndarray) -> int:
-    quality = _driver("drivers.quality.finger", "finger_quality", "score_finger", "quality")
-    if quality is None:
-        from kiosk_ui import _fallback
+    from drivers.quality.finger import finger_quality as score
 
-        return _fallback.finger_quality(pixels)
-    result = quality(pixels)
-    score = getattr(result, "score", result)
-    return int(score)
+    return int(score(pixels).score)
 
 
 def finger_template(pixels: np.ndarray) -> bytes:
     """An ISO/IEC 19794-2 template of a print (what an operator's record keeps)."""
-    make = _driver("drivers.match", "template_from_image", "make_template", "extract_template")
-    if make is None:
-        from kiosk_ui import _fallback
+    from drivers.match import template_from_image
 
-        return _fallback.finger_template(pixels)
-    return bytes(make(pixels))
+    return template_from_image(pixels)
 
 
 def finger_matches(enrolled: bytes, live: bytes) -> bool:
     """Host-side 1:1 verification of two templates (bozorth3 with the measured threshold)."""
-    verify = _driver("drivers.match", "verify", "verify_templates", "matches")
-    if verify is None:
-        from kiosk_ui import _fallback
+    from drivers.match import verify
 
-        return _fallback.finger_matches(enrolled, live)
-    result = verify(enrolled, live)
-    return bool(getattr(result, "matched", getattr(result, "match", result)))
+    return bool(verify(enrolled, live).matched)
 
 
 # -- faces -----------------------------------------------------------------------------------------
@@ -127,28 +90,17 @@ class FaceReport:
 
 
 def check_face(frame: np.ndarray) -> FaceReport:
-    check = _driver("drivers.quality.face", "check_face", "check_frame", "face_checks")
-    if check is None:
-        from kiosk_ui import _fallback
+    """The ICAO-style checks of ``drivers.quality.face``, in the shape the photo page draws."""
+    from drivers.quality.face import check_face as run_checks
 
-        return _fallback.check_face(frame)
-    report = check(frame)
-    try:
-        checks = tuple(
-            FaceCheck(str(c.name), bool(c.passed), str(c.instruction_en), str(c.instruction_ur))
-            for c in report.checks
-        )
-        box = getattr(report, "face_box", None) or getattr(report, "face", None)
-        face_box = tuple(int(v) for v in box[:4]) if box is not None else None
-        eyes = tuple((int(e[0]), int(e[1])) for e in (getattr(report, "eyes", None) or ()))
-        return FaceReport(checks=checks, all_passed=bool(report.all_passed), face_box=face_box, eyes=eyes)  # type: ignore[arg-type]
-    except (AttributeError, TypeError, IndexError, ValueError):
-        if "face-report" not in _warned:
-            _warned.add("face-report")
-            log.warning("drivers.quality.face report not as expected: using the kiosk's own checks")
-        from kiosk_ui import _fallback
-
-        return _fallback.check_face(frame)
+    report = run_checks(frame)
+    checks = tuple(
+        FaceCheck(c.name, bool(c.passed), c.instruction_en, c.instruction_ur) for c in report.checks
+    )
+    box = report.face_box
+    face_box = (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box is not None else None
+    eyes = tuple((int(e[0]), int(e[1])) for e in report.eyes)
+    return FaceReport(checks=checks, all_passed=bool(report.all_passed), face_box=face_box, eyes=eyes)
 
 
 @dataclass
@@ -168,19 +120,7 @@ class AutoCapture:
 
 def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:
     """The ICAO-style JPEG token of a frame and its check results."""
-    make = _driver("drivers.portrait", "make_portrait", "portrait", "crop_portrait")
-    if make is None:
-        from kiosk_ui import _fallback
+    from drivers.portrait import make_portrait
 
-        return _fallback.portrait(frame)
-    result = make(frame)
-    try:
-        jpeg, checks = result if isinstance(result, tuple) else (result.jpeg, result.checks)
-        if not bytes(jpeg).startswith(b"\xff\xd8"):
-            raise ValueError("not a JPEG")
-        return bytes(jpeg), dict(checks)
-    except (AttributeError, TypeError, ValueError):
-        log.warning("drivers.portrait result not as expected: using the kiosk's own crop")
-        from kiosk_ui import _fallback
-
-        return _fallback.portrait(frame)
+    result = make_portrait(frame)
+    return bytes(result.jpeg), dict(result.checks)
