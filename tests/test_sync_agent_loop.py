@@ -186,7 +186,7 @@ def test_refused_packet_is_kept_parked_and_others_go_on(tmp_path: Path, station:
     clock = FakeTime()
     agent = make_agent(station, central, creds, clock=clock)
     result = agent.sync_pass()
-    assert result.acked == [good1, good2]
+    assert sorted(result.acked) == sorted([good1, good2])  # in flight together: any order
     assert result.refused == {bad: "sync.rejected.invalid_packet"}
     assert not result.ok and result.remaining == 1
     assert station.store.packet(bad).state == "uploading"  # kept, never deleted

@@ -111,6 +111,7 @@ def test_already_complete_takes_central_receipt(central: MemoryCentral, station:
             json={"sha256": hashlib.sha256(env2).hexdigest(), "size": len(env2)},
         )
     )
+    station.store.mark_uploading(pid2)  # the earlier process had started it before the power cut
     before = len([r for r in central.requests if r[0] == "PUT"])
     up.upload(station.store.pending()[0])
     assert len([r for r in central.requests if r[0] == "PUT"]) == before  # nothing sent again

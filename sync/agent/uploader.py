@@ -153,13 +153,22 @@ class Uploader:
             raise LocalDamage(
                 "a queued packet does not match its recorded hash: it was not sent; call a technician"
             )
-        if queued.state == "sealed":
+        # A packet still "sealed" has never had a byte sent (it is marked uploading before the first
+        # byte goes out), so its first round starts at offset 0 without asking: one round trip less
+        # per packet on a slow link. A packet already "uploading" asks central what it holds, and so
+        # does the first request of a new connection (its answer tells a TLS refusal from a cut link).
+        never_sent = queued.state == "sealed"
+        skip_status = never_sent and self.client.responses > 0
+        if never_sent:
             self.store.mark_uploading(pid)
 
         sent = 0
         resumed_from = -1
         for _round in range(MAX_ROUNDS):
-            status = self.client.status(pid)
+            if skip_status and _round == 0:
+                status = wire.UploadStatus(offset=0, complete=False, receipt_b64=None)
+            else:
+                status = self.client.status(pid)
             if status.complete and status.receipt_b64:
                 # Delivered before (the ack was lost, e.g. a power cut): take central's receipt.
                 try:
