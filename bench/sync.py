@@ -70,6 +70,7 @@ from sync.agent.client import ClientIdentity, tls_context  # noqa: E402
 from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, packet_path  # noqa: E402
 from tests.sync_live import (  # noqa: E402
     Central,
+    accepted_pairs,
     commit_packets,
     make_example,
     provision,
@@ -124,18 +125,8 @@ class CountingRelay:
             return self.up, self.down, self.connections
 
     def _accept(self) -> None:
-        while not self._stop.is_set() and self.connections < MAX_CONNECTIONS:
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=30)
-            except OSError:
-                client.close()
-                continue
+        pairs = accepted_pairs(self.listener, self.upstream, self._stop, limit=MAX_CONNECTIONS, timeout=30)
+        for client, server in pairs:
             for s in (client, server):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:

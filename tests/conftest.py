@@ -1,4 +1,5 @@
-"""Shared test fixtures. Tests never read ../shared: fixtures live in tests/fixtures/."""
+"""Shared test fixtures. Every recording and image a test uses is a copy in tests/fixtures/,
+with its provenance beside it; nothing outside this repository is read."""
 
 from __future__ import annotations
 

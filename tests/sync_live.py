@@ -199,6 +199,33 @@ def set_config(home: Path, **values: object) -> None:
     sh.save_config(cfg)
 
 
+def accepted_pairs(
+    listener: socket.socket,
+    upstream: tuple[str, int],
+    stop: threading.Event,
+    *,
+    limit: int | None = None,
+    timeout: float = 10.0,
+) -> Iterator[tuple[socket.socket, socket.socket]]:
+    """The accept loop every loopback proxy here shares: (client, upstream) socket pairs until
+    ``stop`` is set, the listener is closed, or ``limit`` pairs were made (bounded)."""
+    made = 0
+    while not stop.is_set() and (limit is None or made < limit):
+        try:
+            client, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        try:
+            server = socket.create_connection(upstream, timeout=timeout)
+        except OSError:
+            client.close()
+            continue
+        made += 1
+        yield client, server
+
+
 @dataclass
 class CuttingProxy:
     """Loopback TCP proxy to ``upstream`` that breaks connections on purpose.
@@ -239,18 +266,7 @@ class CuttingProxy:
         return None
 
     def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                client.close()
-                continue
+        for client, server in accepted_pairs(self.listener, self.upstream, self._stop):
             with self._lock:
                 self.connections += 1
                 cut = self._next_cut()

@@ -45,6 +45,7 @@ from sync.agent.client import CentralClient, ClientIdentity, http_client, tls_co
 from sync.common.receipt import verify_receipt
 from tests.sync_live import (
     Central,
+    accepted_pairs,
     commit_packets,
     make_example,
     provision,
@@ -175,18 +176,8 @@ class ChaosProxy:
         return kind, upward, offset
 
     def _accept(self) -> None:
-        while not self._stop.is_set() and self.connections < self.max_connections:
-            try:
-                client, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=10)
-            except OSError:
-                client.close()
-                continue
+        pairs = accepted_pairs(self.listener, self.upstream, self._stop, limit=self.max_connections)
+        for client, server in pairs:
             with self._lock:
                 self.connections += 1
                 fault = self._draw()

@@ -56,19 +56,6 @@ MAX_CLOCK_SKEW_S = 300.0
 MAX_PASS_ROUNDS = 10_000  # bounded: each round acks or parks every packet it sees
 
 
-class QueuedPacket(Protocol):
-    @property
-    def packet_id(self) -> str: ...
-    @property
-    def created_at(self) -> float: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-
-
 class AgentStore(Protocol):
     """What the agent uses of ``station.store.Store``."""
 
