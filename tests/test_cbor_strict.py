@@ -124,8 +124,8 @@ def test_the_shared_reference_dag_envelope_is_refused_at_once() -> None:
     start = time.perf_counter()
     with pytest.raises(PacketError) as info:
         parse(envelope)
-    assert time.perf_counter() - start < 0.05
-    assert info.value.code.startswith("packet.cbor.")
+    assert time.perf_counter() - start < 1.0  # measured: tens of microseconds; cbor2 took seconds
+    assert info.value.code == "packet.cbor.shape"
     with pytest.raises(CborError) as cinfo:  # and as a free-form document
         decode(shared_dag(40), LIMITS)
     assert cinfo.value.code == "cbor.tag"
@@ -137,15 +137,16 @@ def test_the_shared_reference_dag_envelope_is_refused_at_once() -> None:
 def test_an_eight_mib_envelope_of_empty_arrays_costs_nothing() -> None:
     envelope = empty_arrays()
     start = time.perf_counter()
-    with pytest.raises(PacketError):
+    with pytest.raises(PacketError) as pinfo:
         parse(envelope)
-    assert time.perf_counter() - start < 0.5
+    assert pinfo.value.code == "packet.cbor.shape"  # the first byte is not a 4-element array
+    assert time.perf_counter() - start < 3.0
     # the same bytes as a document: refused once the item budget is spent, not after building it
     start = time.perf_counter()
     with pytest.raises(CborError) as info:
         decode(envelope, Limits(max_bytes=len(envelope), max_items=65536))
-    assert info.value.code == "cbor.items"
-    assert time.perf_counter() - start < 0.5
+    assert info.value.code == "cbor.items" and info.value.offset == 5 + 65535  # stopped at the budget
+    assert time.perf_counter() - start < 3.0
 
 
 def test_a_sealed_document_with_a_dag_cannot_be_opened() -> None:
@@ -163,7 +164,7 @@ def test_a_sealed_document_with_a_dag_cannot_be_opened() -> None:
     with pytest.raises(PacketError) as info:
         open_packet(envelope, private, station.public_key())
     assert info.value.code == "packet.cbor.tag"
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 2.0
 
 
 def test_fixed_shape_reader_reads_only_its_layout() -> None:
