@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from station.packet import SUITES, generate_recipient_keypair
+from packetformat.packet import SUITES, generate_recipient_keypair
 from sync.central.home import CentralError, CentralHome, write_atomic
 from sync.common.wire import DEFAULT_CERT_DAYS, station_uri
 from sync.pki.ca import CA, PKIError, cert_pem, create_ca, issue_server_cert, key_pem, load_ca, new_ec_key

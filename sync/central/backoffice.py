@@ -1,7 +1,7 @@
 """Back office: open one stored packet with the HPKE private key kept outside the ingest server.
 
 The envelope is loaded from the blob store, its signature verified with the station certificate
-recorded at ingest, then decrypted (``station.packet.open_packet``). The summary printed lists
+recorded at ingest, then decrypted (``packetformat.packet.open_packet``). The summary printed lists
 fields and image sizes, never image bytes; ``--out`` exports the document as JSON with every binary
 value written to its own file.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.packet import PacketError, open_packet, parse
+from packetformat.packet import PacketError, open_packet, parse
 from sync.central.database import open_storage
 from sync.central.home import CentralError, CentralHome, write_atomic
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from station.packet import SUITES
+from packetformat.packet import SUITES
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
 from sync.pki.ca import PKIError, cert_pem, load_cert

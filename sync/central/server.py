@@ -32,7 +32,7 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.packet import PacketError, verify
+from packetformat.packet import PacketError, verify
 from sync.central.authority import Authority
 from sync.central.dashboard import render_dashboard
 from sync.central.database import Backend, open_backend
