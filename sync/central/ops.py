@@ -8,12 +8,13 @@ Alerts: ``silent`` (no contact for more than a day), ``cert_expiring`` (within 7
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sync.central.storage import Storage
-from sync.common.wire import STATION_URI_PREFIX
+from sync.common.wire import STATION_URI_PREFIX, Heartbeat
 from sync.pki.issue import IssuedCert
 
 SILENT_AFTER_S = 86400.0
@@ -55,6 +56,26 @@ def human_age(seconds: float | None) -> str:
     return f"{s / 86400:.1f}d"
 
 
+def _sane_heartbeat(raw: Any) -> dict[str, Any]:
+    """A stored heartbeat re-read with the ingest rules; ``{}`` for a row that breaks them.
+
+    Heartbeats are validated at ingest, but a row written by an older version, restored from a
+    backup or edited in the database must not break the views: such a row shows as "no data".
+    """
+    if not raw:
+        return {}
+    try:
+        return Heartbeat.from_json(raw).to_json()
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _sane_time(ts: Any) -> float | None:
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts) and 0 <= ts < 2**33:
+        return float(ts)
+    return None
+
+
 def station_statuses(
     storage: Storage, issued: dict[str, IssuedCert], *, now: float | None = None
 ) -> list[StationStatus]:
@@ -71,14 +92,14 @@ def station_statuses(
     for sid in sorted(set(rows) | set(certs)):
         row = rows.get(sid)
         cert = certs.get(sid)
-        hb = (row.heartbeat if row else None) or {}
+        hb = _sane_heartbeat(row.heartbeat if row else None)
         counts = hb.get("counts") or {}
         pending = int(counts.get("sealed", 0)) + int(counts.get("uploading", 0)) if hb else None
         age = hb.get("oldest_pending_age_s")
         cert_end = cert.not_after.timestamp() if cert else None
         status = StationStatus(
             station_id=sid,
-            last_seen=row.last_seen if row else None,
+            last_seen=_sane_time(row.last_seen if row else None),
             pending=pending,
             oldest_pending_age_s=None if age is None else float(age),
             cert_not_after=cert_end,
