@@ -10,8 +10,8 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+from packetformat.packet import packet_digest, seal
 from station.enrollment import Enrollment, ensure_valid
-from station.packet import packet_digest, seal
 from station.session import Station
 
 
