@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from drivers.formats import wsq
-from station import packet as pk
+from packetformat import packet as pk
 from station.commit import commit_enrollment
 from station.enrollment import (
     Enrollment,
