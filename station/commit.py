@@ -13,8 +13,8 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+from packetformat.packet import packet_digest, seal
 from station.enrollment import Enrollment, ensure_valid
-from station.packet import packet_digest, seal
 from station.policy import policy_in_force
 from station.session import Station
 
