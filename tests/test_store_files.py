@@ -153,7 +153,7 @@ def test_a_schema_1_queue_is_migrated_and_keeps_every_envelope(tmp_path: Path) -
     conn.execute("COMMIT")
     conn.close()
     with Store.open(path, KEY) as s:
-        assert s.schema_version() == SCHEMA_VERSION == 2
+        assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.envelope(packet_id(1)) == envelope(1) and s.envelope(packet_id(2)) == envelope(2)
         with pytest.raises(StoreError, match="cannot change state"):
             s.mark_uploading(packet_id(2))
