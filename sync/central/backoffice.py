@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from station.packet import PacketError, open_packet, parse
 from sync.central.home import CentralError, CentralHome, write_atomic
-from sync.central.storage import SqliteStorage
+from sync.central.storage import SqliteStorage, Storage
 
 
 def open_stored(
@@ -27,15 +27,20 @@ def open_stored(
     """(metadata, document) of a stored packet; :class:`CentralError` with the reason otherwise."""
     storage = SqliteStorage(home.db, home.blobs, home.uploads)
     try:
-        stored = storage.stored(packet_id)
-        if stored is None:
-            raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
-        try:
-            envelope = storage.envelope(stored.sha256)
-        except (OSError, ValueError) as exc:
-            raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
+        return open_in(storage, packet_id, private_key)
     finally:
         storage.close()
+
+
+def open_in(storage: Storage, packet_id: str, private_key: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`open_stored` on an open storage (a batch keeps one connection for every packet)."""
+    stored = storage.stored(packet_id)
+    if stored is None:
+        raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
+    try:
+        envelope = storage.envelope(stored.sha256)
+    except (OSError, ValueError) as exc:
+        raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
     cert = x509.load_der_x509_certificate(stored.cert_der)
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):

@@ -302,8 +302,18 @@ def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | Non
         raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
+from sync.central.cli_export import export_cmd  # noqa: E402
+
+cli.add_command(export_cmd)
+
+
 def main() -> None:
     """Console entry point: errors become a clear message and exit status 1."""
     from station.cli.entry import run
 
-    run(cli, (CentralError, PKIError), lambda exc: f"error: {exc}")
+    run(cli, (CentralError, PKIError), _describe)
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    return f"error [{code}]: {exc}" if isinstance(code, str) else f"error: {exc}"

@@ -86,6 +86,7 @@ class Storage(Protocol):
     def partial(self, station_id: str, packet_id: str) -> bytes: ...
     def discard_partial(self, station_id: str, packet_id: str) -> None: ...
     def stored(self, packet_id: str) -> StoredPacket | None: ...
+    def packets_received(self, since: str, until: str) -> list[str]: ...
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket: ...
     def envelope(self, sha256: str) -> bytes: ...
     def record_heartbeat(self, heartbeat: Heartbeat, now: float) -> list[Alert]: ...
@@ -210,6 +211,16 @@ class SqliteStorage:
         return StoredPacket(
             str(row[0]), str(row[1]), str(row[2]), int(row[3]), str(row[4]), bytes(row[5]), bytes(row[6])
         )
+
+    def packets_received(self, since: str, until: str) -> list[str]:
+        """Ids of the packets received at ``since`` or later and before ``until`` (ISO 8601 UTC, ``Z``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT packet_id FROM packets WHERE received_at >= ? AND received_at < ?"
+                " ORDER BY received_at, packet_id",
+                (since, until),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def _write_blob(self, sha256: str, envelope: bytes) -> None:
         path = self._blob_path(sha256)
