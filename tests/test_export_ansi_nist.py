@@ -118,7 +118,7 @@ def test_round_trip_type14_images_and_quality(exported: Exported) -> None:
         assert (int(r.text(6)), int(r.text(7))) == (pixels.shape[1], pixels.shape[0]) == (400, 500)
         assert (r.text(8), r.text(9), r.text(10), r.text(11), r.text(12)) == ("1", "500", "500", "WSQ20", "8")
         assert r.text(3) == "0"  # live-scan plain
-        assert r.items(24) == [[str(position), str(doc["quality"]), "0101", "57"]]  # NFIQ 2.3
+        assert r.items(24) == [[str(position), str(doc["quality"]["score"]), "0101", "57"]]  # NFIQ 2.3
 
 
 def test_exceptions_carry_amp_codes(exported: Exported) -> None:

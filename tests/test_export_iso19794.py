@@ -51,7 +51,7 @@ def test_finger_record_holds_every_captured_finger(packet: tuple[dict[str, Any],
     assert [v.position for v in views] == sorted(captured)
     for v in views:
         assert v.image == captured[v.position]["image"]
-        assert v.quality == captured[v.position]["quality"]
+        assert v.quality == captured[v.position]["quality"]["score"]
         assert v.impression == 0
         pixels = wsq.decode(v.image)
         assert pixels.shape == (v.height, v.width) == (500, 400)
