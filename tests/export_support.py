@@ -3,8 +3,8 @@
 The enrollment is the project's example (synthetic prints scored by NFIQ 2, WSQ-encoded) with the
 portrait replaced by the kiosk's real token of the astronaut frame (so the eyes are known), the
 left little finger an injured exception and, when asked, the right little finger amputated.
-Packets are sealed with ``station.packet.seal`` by a station certificate the home's CA issued and
-committed through the real ``SqliteStorage``, as ``central serve`` does at finalise.
+Packets are sealed with ``packetformat.packet.seal`` by a station certificate the home's CA issued and
+committed through the home's real storage (``open_storage``), as ``central serve`` does at finalise.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from drivers.portrait import make_portrait
+from packetformat.packet import parse, seal
 from station.enrollment import Enrollment
 from station.enrollment.example import write_example
 from station.enrollment.model import FaceCapture, FingerException, FingerExceptionReason, FingerPosition
-from station.packet import parse, seal
 from sync.central.authority import read_hpke_private_key
+from sync.central.database import open_storage
 from sync.central.home import CentralHome
-from sync.central.storage import SqliteStorage, StoredPacket
+from sync.central.storage import StoredPacket
 from sync.common.receipt import utc_now_iso
 from tests.central_support import Client, hpke_public, make_home, station_client
 from tests.face_images import preview_frame
@@ -57,7 +58,7 @@ def store_packets(
     enrollment = dataclasses.replace(enrollment, station_id=client.station_id)
     document = enrollment.to_document()
     public = hpke_public(home)
-    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    storage = open_storage(home)
     ids = []
     try:
         for _ in range(count):

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from drivers.formats import wsq
 from drivers.portrait import EYE_LINE, EYE_SPACING
 from sync.central.backoffice import open_in
+from sync.central.database import open_storage
 from sync.central.export.ansi_nist_reader import (
     MalformedFile,
     NonConformant,
@@ -32,7 +33,6 @@ from sync.central.export.ansi_nist_reader import (
 from sync.central.export.batch import render
 from sync.central.export.document import TOKEN_EYE_LINE, TOKEN_EYE_SPACING, read_view
 from sync.central.export.errors import ExportError
-from sync.central.storage import SqliteStorage
 from tests.export_support import ExportSetup, export_enrollment, export_setup, store_packets
 
 __all__ = ["export_enrollment"]  # the session fixture, imported for pytest
@@ -50,7 +50,7 @@ class Exported:
 def exported(tmp_path_factory: pytest.TempPathFactory, export_enrollment: Any) -> Exported:
     setup = export_setup(tmp_path_factory.mktemp("ansi"))
     (pid,) = store_packets(setup.home, setup.client, export_enrollment)
-    storage = SqliteStorage(setup.home.db, setup.home.blobs, setup.home.uploads)
+    storage = open_storage(setup.home)
     try:
         meta, document = open_in(storage, pid, setup.key)
     finally:

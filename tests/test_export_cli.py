@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from station.packet import generate_recipient_keypair, seal
-from sync.central.storage import SqliteStorage, StoredPacket
+from packetformat.packet import generate_recipient_keypair, seal
+from sync.central.database import open_storage
+from sync.central.storage import StoredPacket
 from tests.export_support import ExportSetup, export_enrollment, export_setup, store_packets
 from tests.sync_live import central_cli
 
@@ -105,7 +106,7 @@ def test_undecryptable_packet_is_listed_and_resume_redoes_the_rest(
     )
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    storage = SqliteStorage(setup.home.db, setup.home.blobs, setup.home.uploads)
+    storage = open_storage(setup.home)
     try:
         storage.commit_packet(
             StoredPacket(

@@ -12,10 +12,10 @@ from PIL import Image
 
 from drivers.formats import wsq
 from sync.central.backoffice import open_in
+from sync.central.database import open_storage
 from sync.central.export import iso19794
 from sync.central.export.batch import render
 from sync.central.export.errors import MalformedFile, ReadError, TruncatedFile
-from sync.central.storage import SqliteStorage
 from tests.export_support import export_enrollment, export_setup, store_packets
 
 __all__ = ["export_enrollment"]
@@ -25,7 +25,7 @@ __all__ = ["export_enrollment"]
 def packet(tmp_path_factory: pytest.TempPathFactory, export_enrollment: Any) -> tuple[dict[str, Any], bytes]:
     setup = export_setup(tmp_path_factory.mktemp("iso"))
     (pid,) = store_packets(setup.home, setup.client, export_enrollment)
-    storage = SqliteStorage(setup.home.db, setup.home.blobs, setup.home.uploads)
+    storage = open_storage(setup.home)
     try:
         meta, document = open_in(storage, pid, setup.key)
     finally:

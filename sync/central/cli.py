@@ -24,7 +24,7 @@ from typing import Any
 
 import click
 
-from station.packet import SUITES
+from packetformat.packet import SUITES
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
 from sync.pki.ca import PKIError, cert_pem, load_cert
@@ -251,22 +251,26 @@ def serve_cmd(
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """One line per station: last seen, pending, oldest pending, certificate expiry, alerts."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
     from sync.central.ops import format_table, station_statuses
-    from sync.central.storage import SqliteStorage
 
     home = _home(ctx)
-    authority = Authority(home)
-    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    home.require()
+    backend = open_backend(home)
+    authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
     try:
-        statuses = station_statuses(storage, authority.registry.latest())
-        totals = storage.totals()
+        statuses = station_statuses(backend.storage, authority.registry.latest())
+        totals = backend.storage.totals()
     finally:
-        storage.close()
+        backend.close()
     if as_json:
         click.echo(json.dumps({"stations": [s.to_json() for s in statuses], "totals": totals}, indent=2))
     else:
         click.echo(format_table(statuses))
-        click.echo(f"\n{totals['packets']} packets stored, {totals['partial_uploads']} uploads in progress")
+        click.echo(
+            f"\n{totals['packets']} packets stored, {totals['partial_uploads']} uploads in progress"
+            f" ({totals.get('partial_bytes', 0)} bytes)"
+        )
 
 
 # -- back office -------------------------------------------------------------------------------
@@ -277,15 +281,23 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Export files here."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--station", "station_id", default=None, help="The station, when two used the same packet id.")
 @click.pass_context
-def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | None, as_json: bool) -> None:
+def open_cmd(
+    ctx: click.Context,
+    packet_id: str,
+    key_path: Path,
+    out: Path | None,
+    as_json: bool,
+    station_id: str | None,
+) -> None:
     """Verify and decrypt one stored packet with the back-office HPKE key."""
     from sync.central.authority import read_hpke_private_key
     from sync.central.backoffice import export, image_hash_problems, open_stored, summarise
 
     home = _home(ctx)
     home.require()
-    meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path))
+    meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path), station_id=station_id)
     checked, bad = image_hash_problems(document)
     meta["image_hashes"] = {"checked": checked, "mismatched": bad}
     summary = {"packet": meta, "document": summarise(document)}
@@ -315,5 +327,5 @@ def main() -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return f"error [{code}]: {exc}" if isinstance(code, str) else f"error: {exc}"
+    code = getattr(exc, "code", None) or ("central.pki" if isinstance(exc, PKIError) else "central.error")
+    return f"error [{code}]: {exc}"

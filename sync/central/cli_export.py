@@ -100,8 +100,8 @@ def export_cmd(
     if key_path is None or out is None:
         raise click.UsageError("--key and --out are required (or --check FILE)")
     from sync.central.authority import read_hpke_private_key
+    from sync.central.database import open_storage
     from sync.central.export.batch import ExportOptions, check_paths, export_packets, select
-    from sync.central.storage import SqliteStorage
 
     home = ctx.obj
     assert isinstance(home, CentralHome)
@@ -110,14 +110,19 @@ def export_cmd(
     key = read_hpke_private_key(key_path)
     if tot is None:
         tot = str(home.config().get("export", {}).get("tot", "CNIC"))
-    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    storage = open_storage(home)
     try:
         ids = select(storage, packet_ids, since, until)
         options = ExportOptions(out=out, fmt=fmt, tot=tot, resume=resume)
         if sys.stderr.isatty():
             with click.progressbar(length=len(ids), label="exporting", file=sys.stderr) as bar:
                 result = export_packets(
-                    home, key, ids, options, storage=storage, progress=lambda _p: bar.update(1)
+                    home,
+                    key,
+                    ids,
+                    options,
+                    storage=storage,
+                    progress=lambda _p: bar.update(1),
                 )
         else:
             result = export_packets(home, key, ids, options, storage=storage)

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sync.central.backoffice import image_hash_problems, open_in
+from sync.central.database import open_storage
 from sync.central.export import ansi_nist, iso19794
 from sync.central.export.document import read_view
 from sync.central.export.errors import ExportError
 from sync.central.home import CentralError, CentralHome, fsync_dir, write_atomic
-from sync.central.storage import SqliteStorage, Storage
+from sync.central.storage import Storage
 
 FORMATS = ("ansi-nist", "iso19794")
 EXTENSIONS = {"ansi-nist": ".an2", "iso19794": ".zip"}
@@ -102,8 +103,11 @@ def parse_when(text: str, *, end_of_day: bool) -> str:
     return when.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def select(storage: Storage, packet_ids: Iterable[str], since: str | None, until: str | None) -> list[str]:
-    """The packet ids to export: the ones given (checked), else those received in [since, until)."""
+Target = tuple[str | None, str]  # (station id when known, packet id)
+
+
+def select(storage: Storage, packet_ids: Iterable[str], since: str | None, until: str | None) -> list[Target]:
+    """The packets to export: the ids given (checked), else those received in [since, until)."""
     ids = list(dict.fromkeys(packet_ids))
     if ids and since:
         raise ExportError("give packet ids or --since, not both", code="export.usage")
@@ -111,7 +115,7 @@ def select(storage: Storage, packet_ids: Iterable[str], since: str | None, until
         if not _PACKET_ID.fullmatch(pid):
             raise ExportError(f"{pid!r} is not a packet id (a UUID)", code="export.usage")
     if ids:
-        return ids
+        return [(None, pid) for pid in ids]
     if not since:
         if until:
             raise ExportError("--until needs --since", code="export.usage")
@@ -120,7 +124,7 @@ def select(storage: Storage, packet_ids: Iterable[str], since: str | None, until
     stop = parse_when(until, end_of_day=True) if until else "9999-12-31T23:59:59Z"
     if stop <= start:
         raise ExportError(f"--until {until} is not after --since {since}", code="export.date")
-    return storage.packets_received(start, stop)
+    return [(station, pid) for station, pid in storage.packets_received(start, stop)]
 
 
 def render(fmt: str, document: dict[str, Any], meta: dict[str, Any], central_id: str, tot: str) -> bytes:
@@ -227,13 +231,13 @@ def prepare(options: ExportOptions, central_id: str) -> tuple[Journal, dict[str,
 def export_packets(
     home: CentralHome,
     private_key: bytes,
-    packet_ids: list[str],
+    targets: list[Target],
     options: ExportOptions,
     *,
     storage: Storage | None = None,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Export ``packet_ids`` into ``options.out``; a packet that fails is recorded, not skipped."""
+    """Export ``targets`` into ``options.out``; a packet that fails is recorded, not skipped."""
     if options.fmt not in FORMATS:
         raise ExportError(
             f"unknown format {options.fmt!r}: use one of {', '.join(FORMATS)}", code="export.usage"
@@ -241,11 +245,20 @@ def export_packets(
     central_id = home.central_id
     journal, done = prepare(options, central_id)
     own = storage is None
-    store: Storage = storage if storage is not None else SqliteStorage(home.db, home.blobs, home.uploads)
+    store: Storage = storage if storage is not None else open_storage(home)
     result = ExportResult()
     ext = EXTENSIONS[options.fmt]
     try:
-        for pid in packet_ids:
+        seen: set[str] = set()
+        for station_id, pid in targets:
+            if pid in seen:  # two stations used one id: the file name is taken by the first
+                result.failed[f"{station_id}/{pid}"] = {
+                    "code": "export.duplicate_id",
+                    "reason": f"packet id {pid} is held by several stations; its file name is taken: "
+                    f"export this one with 'central open {pid} --station {station_id}'",
+                }
+                continue
+            seen.add(pid)
             previous = done.get(pid)
             target = options.out / f"{pid}{ext}"
             if (
@@ -260,7 +273,7 @@ def export_packets(
                 continue
             entry: dict[str, Any]
             try:
-                meta, document = open_in(store, pid, private_key)
+                meta, document = open_in(store, pid, private_key, station_id=station_id)
                 data = render(options.fmt, document, meta, central_id, options.tot)
             except ExportError as exc:
                 entry = {"packet_id": pid, "status": "failed", "code": exc.code, "reason": str(exc)}

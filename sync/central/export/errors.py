@@ -10,11 +10,6 @@ class ExportError(CentralError):
 
     code = "export.failed"
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
 
 class ReadError(CentralError):
     """A file that is not a well-formed ANSI/NIST-ITL 1-2011 traditional-encoding transaction."""
