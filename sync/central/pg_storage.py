@@ -108,11 +108,18 @@ class PgStorage:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: ConnectionPool[Conn], *, limits: UploadLimits | None = None) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[Conn],
+        *,
+        limits: UploadLimits | None = None,
+        create_partitions: bool = True,
+    ) -> None:
         self.pool = pool
         self.limits = limits or UploadLimits()
         self.envelopes = PgEnvelopeStore(pool)
-        self.ensure_partitions()
+        if create_partitions:
+            self.ensure_partitions()
 
     def close(self) -> None:
         self.pool.close()
