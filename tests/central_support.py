@@ -198,8 +198,14 @@ _LOW_NOFILE = (
 class CentralProcess:
     """``central serve`` in a subprocess on an ephemeral loopback port."""
 
-    def __init__(self, home: CentralHome, *extra: str, max_files: int | None = None) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+    def __init__(
+        self,
+        home: CentralHome,
+        *extra: str,
+        env_extra: dict[str, str] | None = None,
+        max_files: int | None = None,
+    ) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
         # max_files: run under that RLIMIT_NOFILE (soft and hard), as on a host with a low limit
         launcher = (
             [sys.executable, "-m", "sync.central"]
