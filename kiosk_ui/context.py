@@ -56,12 +56,14 @@ class KioskContext:
         return str(self.config.extra.get("purpose_label", DEFAULT_PURPOSE))
 
     def new_wizard(self) -> Wizard:
+        """A wizard for the next citizen, under the policy in force now (a newer one waits for the next)."""
         assert self.operator is not None
         self.wizard = Wizard(
             operator_id=self.operator.operator_id,
             station_id=self.config.station_id or "unprovisioned",
             purpose=self.purpose,
             today=self.today,
+            policy=self.services.policy().policy,
         )
         return self.wizard
 

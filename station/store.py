@@ -73,6 +73,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # 1 -> 2: policy bundles from central (append-only history; the newest is in force) and the
+    # processing outcomes central reports per packet (no PII: codes and a short note).
+    """
+    CREATE TABLE policy_bundles (
+        version         INTEGER NOT NULL CHECK (version >= 1),
+        roster_version  INTEGER NOT NULL CHECK (roster_version >= 0),
+        bundle          BLOB NOT NULL,
+        installed_at    REAL NOT NULL,
+        PRIMARY KEY (version, roster_version)
+    ) WITHOUT ROWID;
+    CREATE TRIGGER policy_bundles_no_update BEFORE UPDATE ON policy_bundles
+    BEGIN SELECT RAISE(ABORT, 'policy bundles are kept as received'); END;
+    CREATE TRIGGER policy_bundles_no_delete BEFORE DELETE ON policy_bundles
+    BEGIN SELECT RAISE(ABORT, 'policy bundles are kept as received'); END;
+    CREATE TABLE outcomes (
+        packet_id    TEXT PRIMARY KEY,
+        tracking     TEXT NOT NULL,
+        seq          INTEGER NOT NULL,
+        outcome      TEXT NOT NULL CHECK (outcome IN ('accepted', 're-enroll', 'rejected')),
+        reason       TEXT NOT NULL,
+        note         TEXT NOT NULL,
+        decided_at   TEXT NOT NULL,
+        received_at  REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX outcomes_by_kind ON outcomes (outcome, decided_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -278,6 +304,10 @@ class Store:
             if self._conn is None:
                 raise StoreError("The queue database is closed.", code="store.closed")
             return list(self._conn.execute(sql, args).fetchall())
+
+    def select(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query, for the station's own modules that keep tables here (policy)."""
+        return self._query(sql, args)
 
     # -- packets -----------------------------------------------------------------------------------
     def add_packet(self, packet_id: str, envelope: bytes, sha256: str, created_at: float) -> None:

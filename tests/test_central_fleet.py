@@ -1,7 +1,7 @@
 """The fleet in the storage backend: registry, alerts from heartbeats, states, filters, paging, roll-up.
 
-Runs against the real backend (SQLite on disk) with the clock passed in, so "silent for a day" is
-tested without waiting a day.
+Runs on both real backends (the ``storage`` fixture: SQLite on disk, a throwaway PostgreSQL) with
+the clock passed in, so "silent for a day" is tested without waiting a day.
 """
 
 from __future__ import annotations
@@ -10,27 +10,16 @@ import datetime as dt
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sync.central.fleet import ALERT_KINDS, Location, StationFilter, Thresholds
 from sync.central.home import CentralError
-from sync.central.storage import SqliteStorage, Storage, StoredPacket
+from sync.central.storage import Storage, StoredPacket
 from sync.common.wire import Heartbeat
 
 NOW = 1_800_000_000.0  # a fixed "now" (2027-01-15)
 TH = Thresholds()
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    s = SqliteStorage(tmp_path / "central.db", tmp_path / "blobs", tmp_path / "uploads")
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def iso(ts: float) -> str:

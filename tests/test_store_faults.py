@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from packetformat.packet import open_packet
 from station.errors import KeyProblem, StoreError
 from station.home import StationHome
-from station.packet import open_packet
 from station.session import init_station, open_station
 from station.store import Store
 

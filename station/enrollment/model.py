@@ -277,6 +277,7 @@ class Enrollment:
     fingers: dict[FingerPosition, FingerCapture | FingerException]
     operator_id: str
     station_id: str
+    policy_version: int = 0  # the policy the enrollment was captured under (0: the built-in default)
 
     @classmethod
     def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
@@ -339,4 +340,5 @@ class Enrollment:
             "fingers": fingers,
             "operator_id": self.operator_id,
             "station_id": self.station_id,
+            "policy_version": self.policy_version,
         }

@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from station.packet import SUITES
+from packetformat.packet import SUITES
 from sync.central.cli_station import station_group, status_cmd
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
@@ -155,7 +155,8 @@ def token_new(
     registered they may be left out (a new token after a repair) or given to correct the record.
     """
     from sync.central.authority import Authority
-    from sync.central.cli_station import location_from, open_storage
+    from sync.central.cli_station import location_from
+    from sync.central.database import open_backend
     from sync.central.registry import prepare_token
 
     if not valid_station_id(station_id):
@@ -167,14 +168,16 @@ def token_new(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from exc
     home = _home(ctx)
-    authority = Authority(home)
+    home.require()
     location = location_from(district, tehsil, union_council, label)
-    storage = open_storage(home)
+    backend = open_backend(home)
     try:
-        prepare_token(storage, station_id, location)
+        prepare_token(backend.storage, station_id, location)
+        token = Authority(home, tokens=backend.tokens, registry=backend.registry).new_token(
+            station_id, seconds
+        )
     finally:
-        storage.close()
-    token = authority.new_token(station_id, seconds)
+        backend.close()
     expires = dt.datetime.fromtimestamp(time.time() + seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     click.echo(f"one-time enrollment token for {station_id}, valid until {expires}:")
     click.echo(token)
@@ -189,18 +192,20 @@ def token_new(
 def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, days: float | None) -> None:
     """Issue a station certificate from a CSR file without a token (at the office)."""
     from sync.central.authority import Authority
-    from sync.central.cli_station import open_storage
+    from sync.central.database import open_backend
     from sync.central.registry import retired_message
 
     home = _home(ctx)
-    storage = open_storage(home)
+    home.require()
+    backend = open_backend(home)
     try:
-        if storage.station_state(station_id) == "retired":
+        if backend.storage.station_state(station_id) == "retired":
             raise CentralError(retired_message(station_id))
-        cert = Authority(home).issue_from_csr(csr_path.read_text(), station_id, days=days)
-        storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())
+        authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
+        cert = authority.issue_from_csr(csr_path.read_text(), station_id, days=days)
+        backend.storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())
     finally:
-        storage.close()
+        backend.close()
     out.write_bytes(cert_pem(cert))
     click.echo(f"issued {station_id} serial {cert.serial_number:x} until {cert.not_valid_after_utc:%Y-%m-%d}")
 
@@ -211,16 +216,17 @@ def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, da
 def revoke_cmd(ctx: click.Context, target: str) -> None:
     """Revoke every certificate of station TARGET (or urn:ops:NAME, or serial 0xHEX); new CRL."""
     from sync.central.authority import Authority
-    from sync.central.cli_station import open_storage
+    from sync.central.database import open_backend
 
     home = _home(ctx)
-    count = Authority(home).revoke(target)
-    if count and valid_station_id(target):
-        storage = open_storage(home)
-        try:
-            storage.mark_revoked(target, time.time())
-        finally:
-            storage.close()
+    home.require()
+    backend = open_backend(home)
+    try:
+        count = Authority(home, tokens=backend.tokens, registry=backend.registry).revoke(target)
+        if count and valid_station_id(target):
+            backend.storage.mark_revoked(target, time.time())
+    finally:
+        backend.close()
     if count == 0:
         raise CentralError(
             f"no unrevoked certificate for {target!r}: check the station id with 'central status'"
@@ -299,15 +305,23 @@ def serve_cmd(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Export files here."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--station", "station_id", default=None, help="The station, when two used the same packet id.")
 @click.pass_context
-def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | None, as_json: bool) -> None:
+def open_cmd(
+    ctx: click.Context,
+    packet_id: str,
+    key_path: Path,
+    out: Path | None,
+    as_json: bool,
+    station_id: str | None,
+) -> None:
     """Verify and decrypt one stored packet with the back-office HPKE key."""
     from sync.central.authority import read_hpke_private_key
     from sync.central.backoffice import export, image_hash_problems, open_stored, summarise
 
     home = _home(ctx)
     home.require()
-    meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path))
+    meta, document = open_stored(home, packet_id, read_hpke_private_key(key_path), station_id=station_id)
     checked, bad = image_hash_problems(document)
     meta["image_hashes"] = {"checked": checked, "mismatched": bad}
     summary = {"packet": meta, "document": summarise(document)}
@@ -332,4 +346,9 @@ def main() -> None:
     """Console entry point: errors become a clear message and exit status 1."""
     from station.cli.entry import run
 
-    run(cli, (CentralError, PKIError), lambda exc: f"error: {exc}")
+    run(cli, (CentralError, PKIError), _describe)
+
+
+def _describe(exc: BaseException) -> str:
+    code = getattr(exc, "code", None) or ("central.pki" if isinstance(exc, PKIError) else "central.error")
+    return f"error [{code}]: {exc}"

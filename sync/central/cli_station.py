@@ -23,7 +23,8 @@ from sync.central.ops import (
     iso_utc,
     thresholds,
 )
-from sync.central.storage import SqliteStorage, Storage
+from sync.central.storage import Storage
+from sync.common.wire import station_uri
 from sync.pki.tokens import parse_duration
 
 
@@ -35,8 +36,10 @@ def _home(ctx: click.Context) -> CentralHome:
 
 
 def open_storage(home: CentralHome) -> Storage:
-    """The central's storage backend (the server opens the same one)."""
-    return SqliteStorage(home.db, home.blobs, home.uploads)
+    """The central's storage backend (``[storage] url``: the server opens the same one)."""
+    from sync.central.database import open_storage as open_configured
+
+    return open_configured(home)
 
 
 def location_from(
@@ -156,18 +159,20 @@ def station_list(ctx: click.Context, district: str | None, state: str | None, as
 def station_show(ctx: click.Context, station_id: str, as_json: bool) -> None:
     """One station: where it stands, its last heartbeat, its alerts and its certificates."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
 
     home = _home(ctx)
     now = time.time()
-    storage = open_storage(home)
+    backend = open_backend(home)
     try:
-        status = storage.station_status(thresholds(home), station_id, now)
-        log = storage.station_alert_log(station_id, 20)
+        status = backend.storage.station_status(thresholds(home), station_id, now)
+        log = backend.storage.station_alert_log(station_id, 20)
+        if status is None:
+            raise CentralError(f"no station {station_id}: check the id with 'central station list'")
+        registry = Authority(home, tokens=backend.tokens, registry=backend.registry).registry
+        cert = registry.latest().get(station_uri(station_id))
     finally:
-        storage.close()
-    if status is None:
-        raise CentralError(f"no station {station_id}: check the id with 'central station list'")
-    cert = Authority(home).registry.latest().get(f"urn:station:{station_id}")
+        backend.close()
     if as_json:
         out = status.to_json()
         out["alert_log"] = [{"kind": k, "detail": d, "at": t} for k, d, t in log]
@@ -253,12 +258,15 @@ def station_retire(ctx: click.Context, station_id: str, reason: str, yes: bool) 
         f"retire {station_id}? its certificates are revoked for good", default=False
     ):
         raise CentralError("nothing retired")
+    from sync.central.database import open_backend
+
     clean = " ".join(reason.split())[:120]
-    storage = open_storage(home)
+    backend = open_backend(home)
     try:
-        revoked = retire(storage, Authority(home), station_id, clean)
+        authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
+        revoked = retire(backend.storage, authority, station_id, clean)
     finally:
-        storage.close()
+        backend.close()
     click.echo(
         f"station {station_id} retired; {revoked} certificate(s) revoked, CRL updated "
         "(running servers refuse it from their next handshake)"

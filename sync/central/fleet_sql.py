@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync.central.fleet import ALERT_KINDS, STATES, StationFilter, Thresholds
+from sync.central.fleet import (
+    ALERT_KINDS,
+    STATES,
+    DistrictRow,
+    FleetSummary,
+    StationFilter,
+    StationStatus,
+    Thresholds,
+    skew_of,
+)
+from sync.common.wire import Heartbeat
 
 # The columns a page row carries, in this order (after the alert flags).
 ROW_COLUMNS = (
@@ -177,3 +187,91 @@ def rollup(th: Thresholds, now: float, max_districts: int) -> str:
         f" FROM {flagged_select(th, now)} GROUP BY coalesce(t.district, '')"
         f" ORDER BY n_trouble DESC, coalesce(t.district, '') LIMIT {int(max_districts)}"
     )
+
+
+# -- rows back into the fleet model (both backends) ----------------------------------------------
+def heartbeat_columns(hb: Heartbeat, now: float) -> dict[str, Any]:
+    """The heartbeat's numbers as ``stations`` columns."""
+    counts = hb.counts
+    cert_end = skew_of(hb.cert_not_after, 0.0) if hb.cert_not_after else None  # as a POSIX time
+    skew = skew_of(hb.sent_at, now)
+    return {
+        "heartbeat_at": now,
+        "pending": int(counts.get("sealed", 0)) + int(counts.get("uploading", 0)),
+        "oldest_pending_age_s": hb.oldest_pending_age_s,
+        "disk_free_bytes": hb.disk_free_bytes,
+        "scanner": (hb.devices.get("scanner") or None),
+        "camera": (hb.devices.get("camera") or None),
+        "clock_skew_s": skew,
+        "version": hb.version or None,
+        "cert_not_after": cert_end,
+    }
+
+
+def status_from_row(row: tuple[Any, ...]) -> StationStatus:
+    """A :func:`fleet_sql.page` row as a :class:`StationStatus`."""
+    n = len(ALERT_KINDS)
+    flags, state, rest = row[:n], str(row[n]), row[n + 1 :]
+    cols = dict(zip(ROW_COLUMNS, rest, strict=True))
+
+    def opt_f(v: Any) -> float | None:
+        return None if v is None else float(v)
+
+    def opt_i(v: Any) -> int | None:
+        return None if v is None else int(v)
+
+    def opt_s(v: Any) -> str | None:
+        return None if v is None else str(v)
+
+    return StationStatus(
+        station_id=str(cols["station_id"]),
+        state=state,
+        district=opt_s(cols["district"]),
+        tehsil=opt_s(cols["tehsil"]),
+        union_council=opt_s(cols["union_council"]),
+        label=opt_s(cols["label"]),
+        last_seen=opt_f(cols["last_seen"]),
+        pending=opt_i(cols["pending"]),
+        oldest_pending_age_s=opt_f(cols["oldest_now"]),
+        cert_not_after=opt_f(cols["cert_not_after"]),
+        packets_stored=int(cols["packets_stored"] or 0),
+        version=opt_s(cols["version"]),
+        disk_free_bytes=opt_i(cols["disk_free_bytes"]),
+        scanner=opt_s(cols["scanner"]),
+        camera=opt_s(cols["camera"]),
+        clock_skew_s=opt_f(cols["clock_skew_s"]),
+        registered_at=opt_f(cols["registered_at"]),
+        retired_at=opt_f(cols["retired_at"]),
+        alerts=[k for k, f in zip(ALERT_KINDS, flags, strict=True) if int(f)],
+    )
+
+
+def summary_from_row(
+    row: tuple[Any, ...], packets_today: int, oldest: tuple[Any, ...] | None
+) -> FleetSummary:
+    ns = len(STATES)
+    return FleetSummary(
+        stations=int(row[0]),
+        by_state={s: int(v) for s, v in zip(STATES, row[1 : 1 + ns], strict=True)},
+        alerts={k: int(v) for k, v in zip(ALERT_KINDS, row[1 + ns :], strict=True)},
+        packets_today=packets_today,
+        oldest_pending_age_s=None if oldest is None else float(oldest[1]),
+        oldest_pending_station=None if oldest is None else str(oldest[0]),
+    )
+
+
+def rollup_from_rows(rows: list[tuple[Any, ...]]) -> list[DistrictRow]:
+    ns = len(STATES)
+    out = []
+    for r in rows:
+        out.append(
+            DistrictRow(
+                district=str(r[0]),
+                stations=int(r[1]),
+                by_state={s: int(v) for s, v in zip(STATES, r[2 : 2 + ns], strict=True)},
+                silent=int(r[2 + ns]),
+                pending=int(r[3 + ns]),
+                oldest_pending_age_s=None if r[4 + ns] is None else float(r[4 + ns]),
+            )
+        )
+    return out
