@@ -194,8 +194,8 @@ def upload(http: httpx.Client, base: str, envelope: bytes, *, chunk: int = 4096)
 class CentralProcess:
     """``central serve`` in a subprocess on an ephemeral loopback port."""
 
-    def __init__(self, home: CentralHome, *extra: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+    def __init__(self, home: CentralHome, *extra: str, env_extra: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
         self.proc = subprocess.Popen(
             [
                 sys.executable,

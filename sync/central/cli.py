@@ -59,12 +59,27 @@ def ca_group() -> None:
     """Create the private CA and show its fingerprint."""
 
 
-def _init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int) -> None:
+def _init(
+    ctx: click.Context,
+    name: str,
+    suite: str,
+    server_names: tuple[str, ...],
+    cert_days: int,
+    database: str | None = None,
+) -> None:
     from sync.central.authority import init_home
 
     home = _home(ctx)
-    result = init_home(home, name=name, suite=suite, server_names=server_names, cert_days=cert_days)
+    result = init_home(
+        home, name=name, suite=suite, server_names=server_names, cert_days=cert_days, database_url=database
+    )
     click.echo(f"central home:      {home.root}")
+    if database:
+        from sync.central.database import describe_url
+
+        click.echo(f"storage:           PostgreSQL, {describe_url(database)} (schema migrated)")
+    else:
+        click.echo(f"storage:           embedded SQLite ({home.db})")
     click.echo(f"central id:        {result.central_id}")
     click.echo(f"HPKE suite:        {result.hpke_suite}")
     click.echo(
@@ -109,12 +124,40 @@ def ca_init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, 
 
 @cli.command("init")
 @_with_init_options
+@click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="postgresql://USER@HOST:PORT/DBNAME for PostgreSQL (several nodes); leave out for the embedded"
+    " SQLite database. Written to [storage] url WITHOUT a password.",
+)
 @click.pass_context
 def init_cmd(
-    ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int
+    ctx: click.Context,
+    name: str,
+    suite: str,
+    server_names: tuple[str, ...],
+    cert_days: int,
+    database: str | None,
 ) -> None:
-    """Prepare a new central home (same as 'ca init')."""
-    _init(ctx, name, suite, server_names, cert_days)
+    """Prepare a new central home (same as 'ca init', plus the choice of database).
+
+    \b
+    Storage: with --database postgresql://central@db.example:5432/central the schema is migrated
+    and the URL is written as [storage] url in central.toml; without it central uses an embedded
+    SQLite database in the home. $CENTRAL_DATABASE_URL, when set, overrides [storage] url.
+
+    \b
+    A password never goes into central.toml, and a URL that holds one is refused. Give it to
+    libpq instead, in one of:
+      - a passfile: ~/.pgpass of the service's user, or $PGPASSFILE (mode 0600),
+        one line HOST:PORT:DBNAME:USER:PASSWORD;
+      - a service file (~/.pg_service.conf or $PGSERVICEFILE) and the URL postgresql:///?service=NAME;
+      - $PGPASSWORD, or the whole URL in $CENTRAL_DATABASE_URL, in the service's environment
+        (a systemd EnvironmentFile= readable by root only).
+    """
+    _init(ctx, name, suite, server_names, cert_days, database)
 
 
 @ca_group.command("fingerprint")
@@ -257,6 +300,13 @@ def ops_cert_cmd(ctx: click.Context, name: str, out: Path, days: float) -> None:
     "--max-packet-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_PACKET_BYTES, show_default=True
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log requests' outcomes (codes, never PII).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the ports (SO_REUSEPORT); above 1 needs PostgreSQL.",
+)
 @click.pass_context
 def serve_cmd(
     ctx: click.Context,
@@ -266,8 +316,14 @@ def serve_cmd(
     enroll_port: int | None,
     max_packet_bytes: int,
     verbose: bool,
+    workers: int,
 ) -> None:
-    """Run the ingest (mutual TLS) and enrollment listeners."""
+    """Run the ingest (mutual TLS) and enrollment listeners.
+
+    Any number of 'central serve' processes, on one machine (--workers N) or on several behind a
+    TCP load balancer, can share one PostgreSQL database; GET /v1/ready on the ingest port (with
+    any certificate of this CA, e.g. an ops one) answers 200 while this node can serve.
+    """
     from sync.central.server import ServeOptions, serve, url_host
 
     if listen:
@@ -290,6 +346,11 @@ def serve_cmd(
         sys.stdout.flush()
 
     options = ServeOptions(host=host, port=port, enroll_port=enroll_port, max_packet_bytes=max_packet_bytes)
+    if workers > 1:
+        from sync.central.workers import serve_workers
+
+        serve_workers(home, options, workers, ready)
+        return
     try:
         asyncio.run(serve(home, options, ready=ready))
     except OSError as exc:
@@ -338,6 +399,13 @@ def open_cmd(
         raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
+from sync.central.cli_backup import backup_cmd  # noqa: E402  (subcommands in their own modules)
+from sync.central.cli_db import db_group  # noqa: E402
+from sync.central.cli_export import export_cmd  # noqa: E402
+
+cli.add_command(db_group)
+cli.add_command(backup_cmd)
+cli.add_command(export_cmd)
 cli.add_command(status_cmd)
 cli.add_command(station_group)
 

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import socket
 import ssl
 import time
@@ -364,6 +365,10 @@ class Central:
             return await self._finalise_known(stored, station_id, pid, sha)
         envelope = await asyncio.to_thread(self.storage.partial, station_id, pid)
         if len(envelope) < size:
+            # Another node (or request) may have stored it since, and removed the partial upload.
+            stored = await asyncio.to_thread(self.storage.stored, station_id, pid)
+            if stored is not None:
+                return await self._finalise_known(stored, station_id, pid, sha)
             return self._reject(
                 400, E_INCOMPLETE, f"only {len(envelope)} of {size} bytes received", offset=len(envelope)
             )
@@ -556,7 +561,7 @@ class Central:
         except Exception as exc:
             log.error("ready.failed %s", type(exc).__name__)
             return self._reject(503, E_NOT_READY, f"the database is not usable: {type(exc).__name__}")
-        return web.json_response({"ready": True, "central_id": self.central_id, **info})
+        return web.json_response({"ready": True, "central_id": self.central_id, "pid": os.getpid(), **info})
 
     async def maintenance(self) -> None:
         """Every few seconds: shared revocations into this node's CRL, upload expiry, partitions."""
