@@ -25,8 +25,9 @@ from _path import ROOT  # first: the project root on sys.path, not bench/
 
 from drivers.formats import wsq
 from station.commit import commit_enrollment
-from station.enrollment import FingerCapture, FingerPosition, load_enrollment, write_example
-from station.enrollment.example import synthetic_fingerprint
+from station.enrollment import FingerCapture, FingerPosition
+from station.enrollment.example import synthetic_fingerprint, write_example
+from station.enrollment.files import load_enrollment
 from station.home import StationHome
 from station.session import init_station
 

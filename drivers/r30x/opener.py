@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from drivers.device_url import DeviceURL
 from drivers.errors import DeviceError, DeviceTimeout, ProtocolError, UnsupportedURL
 from drivers.r30x import protocol as p
 from drivers.r30x.driver import DEFAULT_PACKET_TIMEOUT, R30xScanner
@@ -28,7 +29,6 @@ from drivers.r30x.simulator import R30xSimulator
 from drivers.transport.base import Transport
 from drivers.transport.serial import SerialTransport
 from drivers.transport.trace import TraceTransport
-from drivers.url import DeviceURL
 
 DEFAULT_BAUD = 57600
 AUTO_BAUDS = (57600, 115200, 9600, 19200, 38400)  # tried in this order for baud=auto

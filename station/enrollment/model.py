@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from pathlib import Path
 from typing import Any
 
 DOCUMENT_FORMAT = "enrollment/1"
@@ -209,13 +208,6 @@ class Enrollment:
     fingers: dict[FingerPosition, FingerCapture | FingerException]
     operator_id: str
     station_id: str
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
-        """Build from parsed ``enrollment.json`` and the image files it names (see ``files.py``)."""
-        from station.enrollment.files import enrollment_from_json
-
-        return enrollment_from_json(data, base_dir, station_id=station_id)
 
     def to_document(self) -> dict[str, Any]:
         fingers: list[dict[str, Any]] = []

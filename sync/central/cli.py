@@ -302,8 +302,11 @@ def open_cmd(ctx: click.Context, packet_id: str, key_path: Path, out: Path | Non
         raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
-def main() -> None:
-    """Console entry point: errors become a clear message and exit status 1."""
-    from station.cli.entry import run
+def handled_errors() -> tuple[type[BaseException], ...]:
+    """The errors the ``central`` command prints as one line instead of a traceback."""
+    return (CentralError, PKIError)
 
-    run(cli, (CentralError, PKIError), lambda exc: f"error: {exc}")
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a handled error."""
+    return f"error: {exc}"
