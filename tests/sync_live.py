@@ -92,8 +92,8 @@ class Central:
 
         storage = SqliteStorage(self.home / "central.db", self.home / "blobs", self.home / "uploads")
         try:
-            row = storage.stored(packet_id)
-            return None if row is None else (row.sha256, row.size)
+            rows = storage.find_packet(packet_id)
+            return None if not rows else (rows[0].sha256, rows[0].size)
         finally:
             storage.close()
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from station.packet import parse, uuid7
+from packetformat.packet import parse, uuid7
 from sync.central.authority import Authority
 from sync.central.home import CentralHome
 from sync.common.receipt import verify_receipt

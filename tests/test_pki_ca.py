@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from station.packet import recipient_suite_of
+from packetformat.packet import recipient_suite_of
 from sync.central.authority import Authority, init_home, read_hpke_private_key
 from sync.central.home import CentralError, CentralHome
 from sync.pki.ca import PKIError, fingerprint, load_ca, load_cert, normalise_fingerprint

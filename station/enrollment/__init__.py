@@ -17,8 +17,8 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.problem import Problem
 from station.enrollment.validate import (
-    Problem,
     ensure_valid,
     ltr_isolate,
     normalise_cnic,
