@@ -441,36 +441,47 @@ def test_hostile_stored_rows_do_not_break_the_views(
 ) -> None:
     with http_client(ids["uc-good"], home) as http:
         assert http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-good")).status_code == 204
+    # every column the views read, with values of the wrong type or out of range
     hostile = {
-        "uc-h1": json.dumps(
-            {**heartbeat("uc-h1"), "disk_free_bytes": 10**100, "counts": {"sealed": 10**400}}
-        ),
-        "uc-h2": '{"counts": {"sealed": ' + "9" * 5000 + "}}",
-        "uc-h3": "not json at all",
-        "uc-h4": json.dumps({"counts": "many", "oldest_pending_age_s": "old", "version": ["x"]}),
-        "uc-h5": "[" * 100_000,
+        "uc-h1": {
+            "heartbeat": json.dumps({**heartbeat("uc-h1"), "disk_free_bytes": 10**100}),
+            "last_seen": 1e300,
+            "pending": "many",
+            "disk_free_bytes": 1e300,
+            "version": "x" * 1_000_000,
+        },
+        "uc-h2": {
+            "heartbeat": '{"counts": {"sealed": ' + "9" * 5000 + "}}",
+            "pending": 2**62 * 1.0,
+            "oldest_pending_age_s": float("inf"),
+            "clock_skew_s": float("nan"),
+        },
+        "uc-h3": {"heartbeat": "not json at all", "scanner": b"\xff\xfe", "cert_not_after": "soon"},
+        "uc-h4": {"heartbeat": "[" * 100_000, "packets_stored": -5, "registered_at": "yesterday"},
     }
     with contextlib.closing(sqlite3.connect(home.db)) as db, db:
-        for sid, text in hostile.items():
+        for sid, values in hostile.items():
             db.execute(
-                "INSERT OR REPLACE INTO stations(station_id, last_seen, heartbeat, audit_seq, audit_head)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (sid, 1e300 if sid == "uc-h1" else time.time(), text, 0, ""),
+                "INSERT OR REPLACE INTO stations(station_id, created_at) VALUES (?, ?)", (sid, time.time())
             )
-    status = central_cli(home, "status", "--json")
+            for column, value in values.items():
+                db.execute(f"UPDATE stations SET {column} = ? WHERE station_id = ?", (value, sid))
+    status = central_cli(home, "status", "--all", "--json")
     assert status.returncode == 0, status.stderr
     rows = {s["station_id"]: s for s in json.loads(status.stdout)["stations"]}
-    assert rows["uc-good"]["pending"] == 4 and rows["uc-h1"]["pending"] is None
-    assert central_cli(home, "status").returncode == 0
+    assert rows["uc-good"]["pending"] == 4
+    assert {"uc-h1", "uc-h2", "uc-h3", "uc-h4"} <= set(rows) and rows["uc-h1"]["pending"] is None
+    assert central_cli(home, "status", "--all").returncode == 0
     ops = raw_leaf(home_ca(home), tmp_path, "ops-h", uri="urn:ops:ops-h")
     with http_client(ops, home) as http:
         metrics = http.get(f"{server.url}/metrics")
-        dashboard = http.get(f"{server.url}/dashboard")
-    assert (
-        metrics.status_code == 200
-        and 'central_station_pending_packets{station="uc-good"} 4.0' in metrics.text
-    )
-    assert dashboard.status_code == 200 and "uc-h3" in dashboard.text
+        pages = [http.get(f"{server.url}/dashboard"), http.get(f"{server.url}/dashboard?all=1")]
+        pages += [http.get(f"{server.url}/dashboard/station/{sid}") for sid in hostile]
+        pages += [http.get(f"{server.url}/ops/v1/stations/{sid}") for sid in hostile]
+        fleet = http.get(f"{server.url}/ops/v1/fleet")
+    assert metrics.status_code == 200 and "central_partial_uploads" in metrics.text
+    assert [p.status_code for p in pages] == [200] * len(pages)
+    assert fleet.status_code == 200
 
 
 # -- findings 11 and 13: TLS resumption, Server header -------------------------------------------
