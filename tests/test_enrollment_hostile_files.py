@@ -58,7 +58,9 @@ def test_the_example_still_loads(folder: Path) -> None:
     assert len(load_enrollment(folder / "enrollment.json").fingers) == 10
 
 
-@pytest.mark.parametrize("name", ["../outside.png", "sub/../../outside.png", "/etc/passwd", "./x.png", "a//b"])
+@pytest.mark.parametrize(
+    "name", ["../outside.png", "sub/../../outside.png", "/etc/passwd", "./x.png", "a//b"]
+)
 def test_names_that_leave_the_folder_are_refused(folder: Path, name: str) -> None:
     (folder.parent / "outside.png").write_bytes((folder / _data(folder)["face"]).read_bytes())
     data = _data(folder)
