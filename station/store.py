@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -93,6 +95,57 @@ class PacketRow(QueuedPacket):
     has_receipt: bool
 
 
+# SQLite's primary result codes that say something about the disk rather than the key.
+SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 10, 13, 14
+# Below this much free space an I/O error while writing is the disk being full.
+DISK_FULL_FREE_BYTES = 8 * 1024 * 1024
+
+
+def disk_full_error(path: Path) -> StoreError:
+    return StoreError(
+        f"The disk holding {path} is full: the queue cannot write, so nothing new was saved (what was"
+        " saved before is intact, and the key is fine: do not re-provision or replace the disk). Free"
+        " space: let the station sync and run 'station purge', or remove other files; then try again.",
+        urdu="ڈسک بھر چکی ہے: اندراج محفوظ نہیں ہوا۔ ٹیکنیشن کو بلائیں۔",
+        code="store.disk_full",
+    )
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return None
+
+
+def disk_problem(exc: BaseException, path: Path) -> StoreError | None:
+    """The :class:`StoreError` for an SQLite error caused by the disk (full, or failing), else None."""
+    code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code not in (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN):
+        return None
+    free = _free_bytes(path)
+    if code == SQLITE_FULL or (free is not None and free < DISK_FULL_FREE_BYTES):
+        return disk_full_error(path)
+    return StoreError(
+        f"The disk holding {path} gave an I/O error ({exc}): nothing was changed. Check the disk"
+        " ('station doctor', the system log) before anything else; the key is not the problem.",
+        urdu="ڈسک میں خرابی ہے: ٹیکنیشن کو بلائیں۔",
+        code="store.io",
+    )
+
+
+def _check_access(path: Path) -> None:
+    if os.access(path, os.R_OK | os.W_OK):
+        return
+    st = path.stat()
+    raise StoreError(
+        f"This user (uid {os.geteuid()}) cannot read and write {path} (owner uid {st.st_uid}, mode"
+        f" {stat.S_IMODE(st.st_mode):04o}): run the command as the station's user, or let"
+        " 'station provision' set the owners again.",
+        code="store.permissions",
+    )
+
+
 def _is_encrypted_file(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(len(PLAINTEXT_HEADER))
@@ -136,6 +189,7 @@ class Store:
                     " call a technician.",
                     code="store.damaged",
                 )
+            _check_access(path)
             if not _is_encrypted_file(path):
                 raise StoreError(
                     f"{path} is an unencrypted database, not a station queue: refusing to use it.",
@@ -164,7 +218,7 @@ class Store:
             store._migrate()
         except sqlcipher3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
+            raise disk_problem(exc, path) or StoreError(
                 f"The queue database could not be opened ({exc}): call a technician.", code="store.open"
             ) from exc
         except BaseException:
@@ -196,7 +250,7 @@ class Store:
             try:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlcipher3.DatabaseError as exc:
-                raise StoreError(
+                raise disk_problem(exc, path) or StoreError(
                     "The queue database does not open with this station's key (wrong key, or the file was"
                     " replaced or damaged). Nothing was changed: call a technician.",
                     code="store.wrong_key",
@@ -266,18 +320,31 @@ class Store:
             self._depth = 1
             try:
                 yield self._conn
-            except BaseException:
                 self._depth = 0
-                self._conn.execute("ROLLBACK")
-                raise
-            self._depth = 0
-            self._conn.execute("COMMIT")
+                self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._depth = 0
+                if self._conn.in_transaction:  # SQLite may already have rolled back (a full disk)
+                    with contextlib.suppress(sqlcipher3.DatabaseError):
+                        self._conn.execute("ROLLBACK")
+                problem = (
+                    disk_problem(exc, self.path) if isinstance(exc, sqlcipher3.OperationalError) else None
+                )
+                if problem is None:
+                    raise
+                raise problem from exc
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             if self._conn is None:
                 raise StoreError("The queue database is closed.", code="store.closed")
-            return list(self._conn.execute(sql, args).fetchall())
+            try:
+                return list(self._conn.execute(sql, args).fetchall())
+            except sqlcipher3.OperationalError as exc:
+                problem = disk_problem(exc, self.path)
+                if problem is None:
+                    raise
+                raise problem from exc
 
     # -- packets -----------------------------------------------------------------------------------
     def add_packet(self, packet_id: str, envelope: bytes, sha256: str, created_at: float) -> None:
