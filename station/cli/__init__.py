@@ -7,6 +7,7 @@ else ``/var/lib/station``; it is available to subcommands as ``ctx.obj.home``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,15 @@ def cli(ctx: click.Context, home: Path | None) -> None:
       station --home /tmp/demo status
     """
     ctx.obj = CliContext(home=StationHome(resolve_home(home)))
+    ctx.call_on_close(lambda: _settle(ctx.obj.home))
+
+
+def _settle(home: StationHome) -> None:
+    """After a command run as root, give the station's files back to its user (see ownership.py)."""
+    if os.geteuid() == 0:
+        from station.ownership import settle
+
+        settle(home)
 
 
 def main() -> None:
