@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 DOCUMENT_FORMAT = "enrollment/1"
+ENTERED_BY = ("operator", "technician-import")
+TECHNICIAN_IMPORT = "technician-import"  # the operator id and ``entered_by`` of an unattended import
 
 
 class ApplicationKind(Enum):
@@ -74,7 +76,7 @@ class FingerPosition(IntEnum):
 
     @property
     def en(self) -> str:
-        """"Right thumb", "Left index finger", ..."""
+        """ "Right thumb", "Left index finger", ..."""
         text = self.name.replace("_", " ").capitalize()
         return text if self.name.endswith("THUMB") else f"{text} finger"
 
@@ -209,6 +211,9 @@ class Enrollment:
     fingers: dict[FingerPosition, FingerCapture | FingerException]
     operator_id: str
     station_id: str
+    # Who vouches for the capture: an operator logged in with PIN and finger (the kiosk, or
+    # `station enroll --operator`), or a technician importing files without an operator's login.
+    entered_by: str = "operator"
 
     @classmethod
     def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
@@ -249,4 +254,5 @@ class Enrollment:
             "fingers": fingers,
             "operator_id": self.operator_id,
             "station_id": self.station_id,
+            "entered_by": self.entered_by,
         }
