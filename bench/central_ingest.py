@@ -22,7 +22,7 @@ from pathlib import Path
 import _path  # noqa: F401  (first: the project root on sys.path, not bench/)
 import httpx
 
-from station.packet import parse
+from packetformat.packet import parse
 from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_path, packet_path
 from tests.central_support import CentralProcess, Client, make_home, sealed, station_client
 

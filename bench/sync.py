@@ -62,8 +62,8 @@ from queue import Queue  # noqa: E402
 
 import httpx  # noqa: E402
 
+from packetformat.packet import uuid7  # noqa: E402
 from station.home import StationHome  # noqa: E402
-from station.packet import uuid7  # noqa: E402
 from station.session import open_station  # noqa: E402
 from sync.agent.cli import build_agent  # noqa: E402
 from sync.agent.client import ClientIdentity, tls_context  # noqa: E402

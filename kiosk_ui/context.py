@@ -56,16 +56,21 @@ class KioskContext:
         return str(self.config.extra.get("purpose_label", DEFAULT_PURPOSE))
 
     def new_wizard(self) -> Wizard:
+        """A wizard for the next citizen, under the policy in force now (a newer one waits for the next)."""
         assert self.operator is not None
         self.wizard = Wizard(
             operator_id=self.operator.operator_id,
             station_id=self.config.station_id or "unprovisioned",
             purpose=self.purpose,
             today=self.today,
+            policy=self.services.policy().policy,
         )
         return self.wizard
 
     def start_devices(self, *, trace: Any = None) -> None:
+        from drivers.r30x import rates
+
+        rates.use_file(self.home.root / "device-rates.json")  # the scanner's rate, kept over restarts
         if self.scanner is None:
             self.scanner = DeviceThread(ScannerWorker(self.config.scanner_url, trace=trace), "scanner")
         if self.camera is None:

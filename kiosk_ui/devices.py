@@ -42,17 +42,33 @@ def looks_unplugged(exc: DeviceError) -> bool:
 
 
 # -- fingerprints ----------------------------------------------------------------------------------
-def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
-    """WSQ bytes and the 0-100 quality score of a captured print."""
-    from drivers.formats import wsq
+@dataclass(frozen=True)
+class ProcessedPrint:
+    """A capture as the station keeps it (500 ppi pixels, WSQ, NFIQ 2) plus the instant feedback.
 
-    return wsq.encode(pixels, ppi=ppi), finger_quality(pixels)
+    ``quality`` is the NFIQ 2 score the wizard compares and the packet stores; ``feedback`` is the
+    drivers' heuristic (``drivers.quality.finger``), shown only while the finger is on the glass, and
+    ``reasons`` its English reason texts (``station.enrollment.print_advice`` says them to the operator).
+    """
+
+    pixels: np.ndarray
+    wsq: bytes
+    quality: int
+    assessable: bool
+    feedback: int
+    reasons: tuple[str, ...]
 
 
-def finger_quality(pixels: np.ndarray) -> int:
-    from drivers.quality.finger import finger_quality as score
+def encode_and_score(pixels: np.ndarray, ppi: int = 500) -> ProcessedPrint:
+    """Resample to 500 ppi, WSQ-encode, NFIQ 2 score, and the heuristic's instant feedback."""
+    from drivers.quality.finger import finger_quality as heuristic
+    from station.enrollment.quality import normalise_print
 
-    return int(score(pixels).score)
+    norm = normalise_print(pixels, ppi)
+    quick = heuristic(norm.pixels)
+    return ProcessedPrint(
+        norm.pixels, norm.wsq, norm.quality.score, norm.assessable, int(quick.score), tuple(quick.reasons)
+    )
 
 
 def finger_template(pixels: np.ndarray) -> bytes:

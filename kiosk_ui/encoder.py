@@ -12,13 +12,17 @@ import logging
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kiosk_ui.devices import ProcessedPrint
 
 log = logging.getLogger("kiosk.encoder")
 
 
-def _encode_and_score(pixels: np.ndarray, ppi: int) -> tuple[bytes, int]:
+def _encode_and_score(pixels: np.ndarray, ppi: int) -> ProcessedPrint:
     from kiosk_ui.devices import encode_and_score
 
     return encode_and_score(pixels, ppi)
@@ -70,7 +74,7 @@ class Encoder:
             self._pool = None
             return None
 
-    def encode_and_score(self, pixels: np.ndarray, ppi: int = 500) -> tuple[bytes, int]:
+    def encode_and_score(self, pixels: np.ndarray, ppi: int = 500) -> ProcessedPrint:
         pool = self._get()
         if pool is not None:
             try:

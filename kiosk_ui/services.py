@@ -29,6 +29,7 @@ from station.auth import (
 from station.enrollment import Enrollment
 from station.errors import StationError
 from station.home import StationConfig, StationHome
+from station.policy import BUILTIN_IN_FORCE, InForce, policy_in_force
 from station.wizard import Receipt, make_receipt
 
 log = logging.getLogger("kiosk.services")
@@ -142,6 +143,15 @@ class KioskServices:
         from station.keys import KeyStore
 
         return KeyStore(self.home, self.config.key_backend).identity_key()
+
+    # -- policy ------------------------------------------------------------------------------------
+    def policy(self) -> InForce:
+        """The policy in force (the built-in default when the queue cannot be read or none came yet)."""
+        try:
+            return policy_in_force(self.station().store)
+        except StationError as exc:
+            log.warning("policy: %s; using the built-in default", exc.code)
+            return BUILTIN_IN_FORCE
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> StatusSnapshot:

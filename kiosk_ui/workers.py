@@ -127,10 +127,12 @@ class FingerResult:
     """One capture, processed in the scanner thread."""
 
     job: str
-    pixels: np.ndarray
+    pixels: np.ndarray  # at 500 ppi (resampled when the scanner is not)
     wsq: bytes
-    quality: int
+    quality: int  # NFIQ 2
     preview: QImage
+    feedback: int = 0  # the drivers' heuristic: instant feedback only
+    reasons: tuple[str, ...] = ()
 
 
 class _DeviceWorkerBase(QObject):
@@ -280,12 +282,22 @@ class ScannerWorker(_DeviceWorkerBase):
             return
         self._job = None
         try:
-            wsq, quality = self.encoder.encode_and_score(image.pixels, image.ppi)
+            done = self.encoder.encode_and_score(image.pixels, image.ppi)
         except Exception as exc:
             log.warning("finger processing failed: %s", type(exc).__name__)
             self.failed.emit(job, "finger.processing", "The image could not be processed: capture again.")
             return
-        self.captured.emit(FingerResult(job, image.pixels, wsq, quality, grey_to_qimage(image.pixels)))
+        self.captured.emit(
+            FingerResult(
+                job,
+                done.pixels,
+                done.wsq,
+                done.quality,
+                grey_to_qimage(done.pixels),
+                done.feedback,
+                done.reasons,
+            )
+        )
 
     @Slot()
     def info(self) -> None:

@@ -1,5 +1,8 @@
 """Commit an enrollment: validate, seal for central, sign, and queue it with its audit event.
 
+Validation is against the policy in force (``station.policy.policy_in_force``), and the packet records
+that policy's version.
+
 The packet row and the ``enrollment.commit`` audit entry are written in one transaction: after a
 power cut either both exist or neither does. Nothing of the plaintext is written anywhere.
 """
@@ -10,8 +13,9 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+from packetformat.packet import packet_digest, seal
 from station.enrollment import Enrollment, ensure_valid
-from station.packet import packet_digest, seal
+from station.policy import policy_in_force
 from station.session import Station
 
 
@@ -28,7 +32,10 @@ def commit_enrollment(station: Station, enrollment: Enrollment) -> Committed:
     station.check_disk()
     if enrollment.station_id != station.station_id:  # the packet always names the station sealing it
         enrollment = dataclasses.replace(enrollment, station_id=station.station_id)
-    ensure_valid(enrollment)
+    policy = policy_in_force(station.store).policy  # the kiosk's wizard took the same one at its start
+    if enrollment.policy_version != policy.version:
+        enrollment = dataclasses.replace(enrollment, policy_version=policy.version)
+    ensure_valid(enrollment, policy=policy)
     public, suite = station.central_public_key()
     document = enrollment.to_document()
     sealed = seal(

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packetformat.packet import generate_recipient_keypair, recipient_suite_of
 from station.audit import AuditLog
 from station.errors import ConfigError, DiskFull, StationError
 from station.home import StationConfig, StationHome
 from station.keys import KeyStore
-from station.packet import generate_recipient_keypair, recipient_suite_of
 from station.store import Store
 
 CENTRAL_HPKE_NAME = "central-hpke.pub"

@@ -25,13 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from packetformat.cbor import CborError, Limits, Reader, canonical_key_order
 from station import __version__
 from station.errors import StationError
 
@@ -43,6 +43,16 @@ MAX_PAYLOAD = 2 * 1024**3
 DEFAULT_KEY_DIRS = (Path("/usr/share/enrollment-station/vendor-keys"), Path("/etc/station/vendor-keys"))
 _PREFIX = struct.Struct(">8sBI")
 _SIGLEN = struct.Struct(">H")
+_HEADER_FIELDS: dict[str, type] = {
+    "package": str,
+    "version": str,
+    "architecture": str,
+    "payload_name": str,
+    "payload_sha256": str,
+    "payload_size": int,
+    "created": int,
+}
+_HEADER_ORDER = canonical_key_order(list(_HEADER_FIELDS))
 
 
 class UpdateRefused(StationError):
@@ -78,25 +88,30 @@ class BundleHeader:
 
     @classmethod
     def from_cbor(cls, data: bytes) -> BundleHeader:
+        """Strict, bounded, fixed-shape read (``packetformat.cbor.Reader``): seven fields, canonical."""
         try:
-            raw: Any = cbor2.loads(data)
-        except Exception as exc:  # cbor2 raises several types on malformed input
-            raise UpdateRefused("The update's header is damaged: get a fresh copy of the bundle.") from exc
-        fields = {
-            "package": str,
-            "version": str,
-            "architecture": str,
-            "payload_name": str,
-            "payload_sha256": str,
-            "payload_size": int,
-            "created": int,
-        }
-        if not isinstance(raw, dict) or set(raw) != set(fields):
-            raise UpdateRefused("The update's header has unexpected fields: get a fresh copy of the bundle.")
-        for key, kind in fields.items():
-            if not isinstance(raw[key], kind) or isinstance(raw[key], bool):
-                raise UpdateRefused(f"The update's header field '{key}' is invalid.")
-        header = cls(**raw)
+            r = Reader(data, Limits(max_bytes=MAX_HEADER, max_depth=1, max_items=15))
+            r.map(len(_HEADER_ORDER), "update header")
+            values: dict[str, str | int] = {}
+            for key in _HEADER_ORDER:
+                r.key(key)
+                values[key] = r.uint(key) if _HEADER_FIELDS[key] is int else r.text(key, MAX_HEADER)
+            r.finish()
+        except CborError as exc:
+            if exc.code == "cbor.shape":
+                raise UpdateRefused(
+                    "The update's header has unexpected fields: get a fresh copy of the bundle."
+                ) from None
+            raise UpdateRefused("The update's header is damaged: get a fresh copy of the bundle.") from None
+        header = cls(
+            package=str(values["package"]),
+            version=str(values["version"]),
+            architecture=str(values["architecture"]),
+            payload_name=str(values["payload_name"]),
+            payload_sha256=str(values["payload_sha256"]),
+            payload_size=int(values["payload_size"]),
+            created=int(values["created"]),
+        )
         if header.to_cbor() != data:
             raise UpdateRefused(
                 "The update's header is not in canonical form: it was not made by the vendor."

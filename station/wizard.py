@@ -9,9 +9,15 @@ Steps, in order::
   field check is ``station.enrollment.validate.validate_field``: the wizard adds no rule of its own.
 * From REVIEW any earlier step may be edited (:meth:`Wizard.edit`); advancing from an edited step goes
   straight back to REVIEW once everything in between is still complete.
-* Fingers: each position gets up to :attr:`Wizard.max_attempts` captures; a capture at or above
-  ``min_quality`` is kept, the best attempt is kept too; after the last failed attempt the operator
-  records an exception with its reason (or keeps the best attempt).
+* The rules come from the policy the wizard was started with (``station.policy``; the kiosk takes the
+  one in force at the start of each enrollment, never in the middle of one): the application kinds
+  offered, the age limits, and per age band which of face and fingers are required, optional or not
+  taken. A step whose modality is not taken for the citizen's band is skipped (and anything captured
+  for it is forgotten when the demographics are left).
+* Fingers: each position gets up to :attr:`Wizard.max_attempts` captures (the policy's attempts); a
+  capture at or above ``min_quality`` (the policy's threshold) is kept, the best attempt is kept too;
+  after the last failed attempt the operator records an exception with its reason, or keeps the best
+  attempt where the policy allows that override.
 * :meth:`Wizard.clear` forgets every value, image and capture (idle lock, cancel, after the receipt).
 
 Qt-free and I/O-free: the commit itself (store, seal) is done by the caller, off the GUI thread.
@@ -47,6 +53,9 @@ from station.enrollment.validate import (
     validate_field,
 )
 from station.errors import StationError
+from station.policy.default import BUILTIN
+from station.policy.model import AgeBand, Policy, Requirement, Text
+from station.policy.rules import age_on
 
 
 class Step(enum.IntEnum):
@@ -65,8 +74,8 @@ ALL_FIELDS = CONSENT_FIELDS + DEMOGRAPHIC_FIELDS
 # Fields whose check depends on another field: re-check them when that one changes.
 _DEPENDENTS: dict[str, tuple[str, ...]] = {"gender": ("cnic",), "cnic": ("parent_cnic",)}
 
-DEFAULT_MIN_QUALITY = 40
-DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_MIN_QUALITY = BUILTIN.fingers.threshold
+DEFAULT_MAX_ATTEMPTS = BUILTIN.fingers.attempts
 
 
 class StepBlocked(StationError):
@@ -169,8 +178,7 @@ class Wizard:
     station_id: str
     purpose: str
     today: dt.date | None = None
-    min_quality: int = DEFAULT_MIN_QUALITY
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    policy: Policy = field(default_factory=lambda: BUILTIN)
     step: Step = Step.KIND_CONSENT
     values: dict[str, Any] = field(default_factory=dict)
     face: FaceCapture | None = None
@@ -183,6 +191,61 @@ class Wizard:
     def __post_init__(self) -> None:
         self.values.setdefault("purpose", self.purpose)
 
+    # -- the policy --------------------------------------------------------------------------------
+    @property
+    def min_quality(self) -> int:
+        """The finger quality a capture must reach (the policy's fingers threshold)."""
+        return self.policy.fingers.threshold
+
+    @property
+    def max_attempts(self) -> int:
+        """Captures per finger before the operator records an exception or keeps the best."""
+        return self.policy.fingers.attempts
+
+    @property
+    def keep_best_allowed(self) -> bool:
+        """Whether the policy lets a finger that never reached the threshold be kept (with approval)."""
+        return self.policy.fingers.override.allowed
+
+    def kind(self) -> ApplicationKind | None:
+        kind = self._typed("kind", self.values.get("kind"))
+        return kind if isinstance(kind, ApplicationKind) and kind in self.policy.kinds else None
+
+    def band(self) -> AgeBand | None:
+        """The citizen's age band (known once the kind and a valid date of birth are)."""
+        kind = self.kind()
+        born = parse_date(self.values.get("date_of_birth"))
+        if kind is None or born is None or self.check("date_of_birth") is not None:
+            return None
+        return self.policy.band(kind, age_on(born, self.today or dt.date.today()))
+
+    def purpose_text(self) -> Text | None:
+        """The purpose label read out to the citizen for the chosen kind (English and Urdu)."""
+        kind = self.kind()
+        return self.policy.rules(kind).purpose if kind is not None else None
+
+    def consent_text(self) -> Text | None:
+        kind = self.kind()
+        return self.policy.rules(kind).consent if kind is not None else None
+
+    def offered_kinds(self) -> list[ApplicationKind]:
+        return [k for k in ApplicationKind if k in self.policy.kinds]
+
+    def needs(self, step: Step) -> bool:
+        """Whether ``step`` is part of this enrollment (face and fingers depend on the age band)."""
+        band = self.band()
+        if band is None:
+            return True
+        if step is Step.FACE:
+            return band.face is not Requirement.NOT_TAKEN
+        if step is Step.FINGERS:
+            return band.fingers is not Requirement.NOT_TAKEN
+        return True
+
+    def face_accepted(self, passed: int, total: int) -> bool:
+        """Whether a photo with ``passed`` of ``total`` face checks passing reaches the threshold."""
+        return total > 0 and passed * 100 >= self.policy.face.threshold * total
+
     # -- fields ------------------------------------------------------------------------------------
     def set(self, name: str, value: Any) -> Problem | None:
         """Set one field as typed and check it (inline validation). Returns its problem or None."""
@@ -190,6 +253,10 @@ class Wizard:
             raise WizardError(f"unknown field {name!r}")
         self._require_editable()
         self.values[name] = value
+        if name == "kind":
+            text = self.purpose_text()
+            if text is not None:
+                self.values["purpose"] = text.en
         return self.check(name)
 
     def get(self, name: str, default: Any = "") -> Any:
@@ -201,7 +268,9 @@ class Wizard:
 
     def check(self, name: str) -> Problem | None:
         value = self._typed(name, self.values.get(name))
-        return validate_field(name, value, record=self._partial_record(name), today=self.today)
+        return validate_field(
+            name, value, record=self._partial_record(name), today=self.today, policy=self.policy
+        )
 
     def problems(self, step: Step | None = None) -> list[Problem]:
         """What blocks leaving ``step`` (default: the current one)."""
@@ -210,8 +279,9 @@ class Wizard:
             return [p for n in CONSENT_FIELDS if (p := self.check(n)) is not None]
         if step is Step.DEMOGRAPHICS:
             return [p for n in DEMOGRAPHIC_FIELDS if (p := self.check(n)) is not None]
+        band = self.band()
         if step is Step.FACE:
-            if self.face is None:
+            if self.face is None and (band is None or band.face is Requirement.REQUIRED):
                 return [
                     Problem(
                         "face",
@@ -222,6 +292,8 @@ class Wizard:
                 ]
             return []
         if step is Step.FINGERS:
+            if band is not None and band.fingers is not Requirement.REQUIRED:
+                return []
             return [
                 Problem(
                     f"finger.{int(pos)}",
@@ -233,7 +305,7 @@ class Wizard:
                 if pos not in self.fingers
             ]
         if step is Step.REVIEW:
-            return validate(self.build(), self.today)
+            return validate(self.build(), self.today, self.policy)
         return []
 
     def _typed(self, name: str, value: Any) -> Any:
@@ -260,12 +332,28 @@ class Wizard:
         if name == "parent_cnic":
             cnic = self._typed("cnic", self.values.get("cnic"))
             return self._stand_in(cnic=cnic) if isinstance(cnic, str) and cnic else None
+        if name == "date_of_birth":
+            kind = self._typed("kind", self.values.get("kind"))
+            return self._stand_in(kind=kind) if isinstance(kind, ApplicationKind) else None
+        if name in ("tehsil", "union_council"):
+            district, tehsil = self.values.get("district"), self.values.get("tehsil")
+            return self._stand_in(
+                district=district.strip() if isinstance(district, str) else "",
+                tehsil=tehsil.strip() if isinstance(tehsil, str) else "",
+            )
         return None
 
     @staticmethod
-    def _stand_in(*, gender: Gender = Gender.TRANSGENDER, cnic: str = "") -> Demographics:
+    def _stand_in(
+        *,
+        gender: Gender = Gender.TRANSGENDER,
+        cnic: str = "",
+        kind: ApplicationKind = ApplicationKind.NEW,
+        district: str = "",
+        tehsil: str = "",
+    ) -> Demographics:
         return Demographics(
-            kind=ApplicationKind.NEW,
+            kind=kind,
             name_ur="",
             name_en="",
             father_or_husband_name_ur="",
@@ -278,8 +366,8 @@ class Wizard:
             present_address_en="",
             permanent_address_ur="",
             permanent_address_en="",
-            district="",
-            tehsil="",
+            district=district,
+            tehsil=tehsil,
             union_council="",
             mobile="",
             purpose="",
@@ -294,18 +382,35 @@ class Wizard:
         problems = self.problems()
         if problems:
             raise StepBlocked(problems)
+        if self.step is Step.DEMOGRAPHICS:
+            self._forget_not_taken()
         if self._editing and not any(self.problems(Step(s)) for s in range(self.step + 1, Step.REVIEW)):
             self._editing = False
             self.step = Step.REVIEW
         else:
             self.step = Step(self.step + 1)
+            while self.step < Step.REVIEW and not self.needs(self.step):
+                self.step = Step(self.step + 1)
         return self.step
+
+    def _forget_not_taken(self) -> None:
+        """Captures of a modality the citizen's band does not take are not kept (nor sealed)."""
+        band = self.band()
+        if band is None:
+            return
+        if band.face is Requirement.NOT_TAKEN:
+            self.face = None
+        if band.fingers is Requirement.NOT_TAKEN:
+            self.fingers = {}
+            self._finger_state = {}
 
     def back(self) -> Step:
         if self.step in (Step.COMMIT, Step.RECEIPT):
             raise WizardError("The enrollment is committed: it cannot be changed.", code="wizard.order")
         if self.step > Step.KIND_CONSENT:
             self.step = Step(self.step - 1)
+            while self.step > Step.KIND_CONSENT and not self.needs(self.step):
+                self.step = Step(self.step - 1)
         return self.step
 
     def edit(self, step: Step) -> Step:
@@ -377,6 +482,13 @@ class Wizard:
         state = self._finger_state.get(position)
         if state is None or state.best is None or state.attempts < self.max_attempts:
             raise WizardError(f"{position.en}: capture it first.", code="finger.no_capture")
+        if not self.keep_best_allowed:
+            raise WizardError(
+                f"{position.en}: the policy does not allow keeping a capture below the threshold;"
+                " record why it cannot be captured.",
+                urdu=f"{position.ur}: پالیسی کم معیار کا نشان رکھنے کی اجازت نہیں دیتی؛ وجہ درج کریں۔",
+                code="finger.keep_not_allowed",
+            )
         self.fingers[position] = FingerCapture(position, state.best.wsq, state.best.quality, state.attempts)
         return self.fingers[position]  # type: ignore[return-value]
 
@@ -422,6 +534,7 @@ class Wizard:
             fingers=dict(self.fingers),
             operator_id=self.operator_id,
             station_id=self.station_id,
+            policy_version=self.policy.version,
         )
 
     def begin_commit(self) -> Enrollment:
@@ -429,7 +542,7 @@ class Wizard:
         if self.step is not Step.REVIEW:
             raise WizardError("Commit only from the review step.", code="wizard.order")
         enrollment = self.build()
-        problems = validate(enrollment, self.today)
+        problems = validate(enrollment, self.today, self.policy)
         if problems:
             raise StepBlocked(problems)
         self.commit_error = None

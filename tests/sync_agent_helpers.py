@@ -2,7 +2,7 @@
 ``httpx.MockTransport`` (in memory, real receipts, real packet verification) and a real store.
 
 This is not a mock of the agent's logic: it implements the server side of ``docs/sync-protocol.md``
-(offsets, chunk checksums, 409 on offset mismatch, finalise with ``station.packet.verify`` and a
+(offsets, chunk checksums, 409 on offset mismatch, finalise with ``packetformat.packet.verify`` and a
 signed receipt, same packet -> same receipt) so the uploader is tested against the protocol. Faults
 are injected per request by the tests (``faults``). The integration tests use the real central.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from station.packet import PacketError, generate_recipient_keypair, seal, verify
+from packetformat.packet import PacketError, generate_recipient_keypair, seal, verify
 from station.store import Store
 from sync.agent.client import CentralClient
 from sync.common import wire

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from station.packet import parse
+from packetformat.packet import parse
 from sync.central.home import CentralHome
 from tests.central_support import (
     CentralProcess,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from packetformat.packet import open_packet
 from station.cli import cli
 from station.errors import DiskFull
 from station.home import StationHome
-from station.packet import open_packet
 from station.session import open_station
 from tests.sqlcipher_pages import database_plaintext, wal_plaintext
 

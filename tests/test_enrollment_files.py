@@ -35,7 +35,7 @@ from station.enrollment import (
 )
 from station.enrollment import files as enrollment_files
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
-from station.enrollment.quality import QualityUnavailable, nfiq2_score
+from station.enrollment.quality import NFIQ2_VERSION, QualityUnavailable, nfiq2_score, resample_to_500
 from station.errors import ValidationFailed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "enrollment"
@@ -144,8 +144,23 @@ def test_document_is_plain_and_complete(loaded: Enrollment) -> None:
             assert f == {"position": 10, "exception": "injured", "note": "bandaged"}
         else:
             assert f["sha256"] == hashlib.sha256(f["image"]).hexdigest()
-            assert f["format"] == "wsq" and f["attempts"] == 1 and isinstance(f["quality"], int)
+            assert f["format"] == "wsq" and f["attempts"] == 1
+            assert set(f["quality"]) == {"algorithm", "version", "score"}
+            assert f["quality"]["algorithm"] == "NFIQ2" and f["quality"]["version"] == NFIQ2_VERSION
+            assert isinstance(f["quality"]["score"], int) and 0 <= f["quality"]["score"] <= 100
     cbor2.loads(cbor2.dumps(doc, canonical=True))
+
+
+def _grey(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def at_385_ppi(pixels: np.ndarray) -> np.ndarray:
+    """A 500 ppi print as the NB-1010 (385 ppi) would have scanned it."""
+    h, w = pixels.shape
+    small = Image.fromarray(pixels).resize((round(w * 0.77), round(h * 0.77)), Image.Resampling.BOX)
+    return np.asarray(small)
 
 
 def _real_json(tmp_path: Path) -> dict[str, Any]:
@@ -154,13 +169,14 @@ def _real_json(tmp_path: Path) -> dict[str, Any]:
         shutil.copy(FIXTURES / name, tmp_path / name)
     with Image.open(FIXTURES / "aes3500.png") as img:
         (tmp_path / "aes3500.wsq").write_bytes(wsq.encode(np.asarray(img.convert("L"), dtype=np.uint8)))
+    Image.fromarray(at_385_ppi(_grey(FIXTURES / "egis0570.png"))).save(tmp_path / "egis0570-385ppi.png")
     data: dict[str, Any] = {"operator_id": "op-7", "demographics": dict(EXAMPLE_DEMOGRAPHICS)}
     data["face"] = "astronaut.png"
     data["fingers"] = {
         "right_thumb": {"image": "elan.png"},
         "2": {"image": "aes3500.wsq", "attempts": 2},
-        "3": {"image": "egis0570.png", "quality": 55},
-        "4": {"image": "upektc_img.png", "quality": 20, "attempts": 3},
+        "3": {"image": "egis0570.png", "quality": 99},
+        "4": {"image": "egis0570-385ppi.png", "ppi": 385, "attempts": 3},
         **{str(p): {"exception": "amputated"} for p in range(5, 11)},
     }
     return data
@@ -179,7 +195,19 @@ def test_real_captures_through_the_loader(tmp_path: Path) -> None:
     assert isinstance(index, FingerCapture)
     assert index.wsq == (tmp_path / "aes3500.wsq").read_bytes() and index.attempts == 2
     middle = e.fingers[FingerPosition.RIGHT_MIDDLE]
-    assert isinstance(middle, FingerCapture) and middle.quality == 55
+    with Image.open(FIXTURES / "egis0570.png") as img:
+        egis = np.asarray(img.convert("L"), dtype=np.uint8)
+    # The number written in the file (99) is ignored: the station scores the image itself.
+    assert isinstance(middle, FingerCapture) and middle.quality == nfiq2_score(egis) != 99
+    ring = e.fingers[FingerPosition.RIGHT_RING]
+    assert isinstance(ring, FingerCapture)
+    # Scanned at 385 ppi: stored (and scored) resampled to 500 ppi, 500/385 times larger each way, and
+    # its NFIQ 2 score is then close to the 500 ppi original's.
+    small = at_385_ppi(egis)
+    h, w = small.shape
+    assert wsq.decode(ring.wsq).shape == (round(h * 500 / 385), round(w * 500 / 385))
+    assert ring.quality == nfiq2_score(resample_to_500(small, 385))
+    assert abs(ring.quality - middle.quality) <= 5
     assert e.face is not None and e.face.jpeg.startswith(b"\xff\xd8")
     with Image.open(io.BytesIO(e.face.jpeg)) as face:
         assert face.format == "JPEG" and face.size == (512, 512)
@@ -211,10 +239,13 @@ BAD_FILES: list[tuple[str, Any, str]] = [
         lambda d: d["fingers"]["3"].update(image="nope.png"),
         r"fingers\.3: cannot read .*nope\.png",
     ),
-    ("unscorable", lambda d: d["fingers"]["4"].pop("quality"), r"fingers\.4: cannot score .*upektc_img\.png"),
-    ("quality too high", lambda d: d["fingers"]["3"].update(quality=101), r"fingers\.3: quality must be"),
-    ("quality bool", lambda d: d["fingers"]["3"].update(quality=True), r"fingers\.3: quality must be"),
-    ("quality text", lambda d: d["fingers"]["3"].update(quality="80"), r"fingers\.3: quality must be"),
+    (
+        "unscorable",
+        lambda d: d["fingers"]["4"].update(image="upektc_img.png", ppi=500),
+        r"fingers\.4: cannot score .*upektc_img\.png",
+    ),
+    ("ppi too low", lambda d: d["fingers"]["3"].update(ppi=50), r"fingers\.3: ppi must be"),
+    ("ppi text", lambda d: d["fingers"]["3"].update(ppi="500"), r"fingers\.3: ppi must be"),
     ("attempts zero", lambda d: d["fingers"]["3"].update(attempts=0), r"fingers\.3: attempts must be"),
     ("position 11", lambda d: d["fingers"].update({"11": {"exception": "other"}}), r"'11' is not a finger"),
     ("reason", lambda d: d["fingers"].update({"5": {"exception": "lazy"}}), r"fingers\.5: exception must be"),

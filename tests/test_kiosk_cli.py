@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from station.packet import open_packet
+from packetformat.packet import open_packet
 
 pytestmark = pytest.mark.qt
 ROOT = Path(__file__).resolve().parent.parent

@@ -28,11 +28,11 @@ from kiosk_ui.context import KioskContext
 from kiosk_ui.demo_devices import CAMERAS, SCANNERS, CameraControl, ScannerControl
 from kiosk_ui.script import ScriptedFlow, wait_until
 from kiosk_ui.services import KioskServices
+from packetformat.packet import open_packet
 from station.auth import AuthError, OperatorDirectory, OperatorFile, Role
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
 from station.home import StationHome
 from station.keys import KeyStore
-from station.packet import open_packet
 from station.session import init_station, open_station
 from station.wizard import Step
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from station.packet import (
+from packetformat.packet import (
     SUITES,
     PacketError,
     _signed_bytes,

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from station.enrollment import FingerCapture, FingerException, FingerExceptionReason, FingerPosition
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
+from station.enrollment.model import ApplicationKind
 from station.errors import StationError
+from station.policy import BUILTIN
 from station.wizard import (
     ALL_FIELDS,
     Step,
@@ -66,7 +68,9 @@ def test_full_flow_to_receipt() -> None:
     assert w.step is Step.COMMIT
     assert enrollment.demographics.cnic == "35202-1234567-1"
     assert enrollment.demographics.mobile == "+923001234567"
-    assert enrollment.demographics.purpose == "Identity card"
+    # the purpose label is the policy's for the chosen kind (the built-in policy here)
+    assert enrollment.demographics.purpose == BUILTIN.rules(ApplicationKind.NEW).purpose.en
+    assert enrollment.policy_version == 0
     assert isinstance(enrollment.fingers[FingerPosition.LEFT_LITTLE], FingerException)
     assert len(enrollment.fingers) == 10
     with pytest.raises(WizardError):

@@ -95,7 +95,7 @@ class TechnicianPage(Page):
                 QPixmap.fromImage(result.preview).scaled(160, 190, Qt.AspectRatioMode.KeepAspectRatio)
             )
             h, w = result.pixels.shape[:2]
-            self.capture_info.setText(f"{w}x{h}  quality {result.quality}  WSQ {len(result.wsq)} B")
+            self.capture_info.setText(f"{w}x{h}  NFIQ 2 {result.quality}  WSQ {len(result.wsq)} B")
 
     def retranslate(self) -> None:
         self.title.setText(self.t("tech.title"))

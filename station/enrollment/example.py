@@ -17,7 +17,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from station.enrollment.model import FingerExceptionReason, FingerPosition
-from station.enrollment.quality import nfiq2_score
 
 EXAMPLE_DEMOGRAPHICS: dict[str, Any] = {
     "kind": "new",
@@ -138,8 +137,7 @@ def write_example(directory: Path) -> Path:
         name = f"finger-{int(position):02d}.png"
         pixels = synthetic_fingerprint(int(position))
         Image.fromarray(pixels, "L").save(directory / name)
-        # Scored once here (NFIQ 2 of this very image), so committing the example stays fast.
-        fingers[str(int(position))] = {"image": name, "attempts": 1, "quality": nfiq2_score(pixels)}
+        fingers[str(int(position))] = {"image": name, "attempts": 1}
     synthetic_portrait().save(directory / "face.jpg", "JPEG", quality=85)
     doc = {
         "operator_id": "op-demo",

@@ -7,7 +7,8 @@ Used by ``station enroll --from-json`` and ``--example``. Layout of the JSON::
       "demographics": {"kind": "new", "name_ur": "...", "cnic": "35202-1234567-1", ...},
       "face": "face.jpg",
       "fingers": {
-        "1": {"image": "finger-01.png", "quality": 72, "attempts": 1},
+        "1": {"image": "finger-01.png", "attempts": 1},
+        "6": {"image": "finger-06.png", "ppi": 385},
         "2": {"image": "finger-02.wsq"},
         "7": {"exception": "injured", "note": "bandaged"}
       }
@@ -15,8 +16,10 @@ Used by ``station enroll --from-json`` and ``--example``. Layout of the JSON::
 
 Finger keys are positions 1-10 (right thumb 1 … left little 10) or their names
 (``right_thumb``). Finger images may be any grey image Pillow reads (converted to WSQ) or ``.wsq``;
-the face may be JPEG or PNG (converted to JPEG). Paths are relative to the JSON file. ``quality``
-(0-100) and ``attempts`` (default 1) are optional: a missing quality is the image's NFIQ 2 score.
+the face may be JPEG or PNG (converted to JPEG). Paths are relative to the JSON file. ``attempts``
+(default 1) and ``ppi`` (the scan resolution, default 500: other resolutions are resampled to 500 ppi)
+are optional. Quality is always the NFIQ 2 score the station computes from the 500 ppi image; a
+``quality`` written in the file is ignored, never trusted.
 """
 
 from __future__ import annotations
@@ -44,7 +47,14 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
-from station.enrollment.quality import QualityUnavailable, nfiq2_score
+from station.enrollment.quality import (
+    MAX_PPI,
+    MIN_PPI,
+    PPI,
+    QualityUnavailable,
+    nfiq2_score,
+    resample_to_500,
+)
 from station.enrollment.validate import normalise_cnic, normalise_mobile, normalise_urdu, parse_date
 from station.errors import ValidationFailed
 
@@ -119,38 +129,50 @@ def _decode_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def finger_wsq(path: Path, data: bytes, what: str) -> tuple[bytes, np.ndarray]:
-    """WSQ bytes and grey pixels for a finger image file (WSQ kept as is, others encoded at 500 ppi)."""
+def finger_wsq(path: Path, data: bytes, what: str, ppi: int = PPI) -> tuple[bytes, np.ndarray]:
+    """WSQ bytes and grey pixels at 500 ppi for a finger image file scanned at ``ppi``.
+
+    A 500 ppi WSQ file is kept as is; any other image (or a WSQ at another resolution) is resampled to
+    500 ppi (``station.enrollment.quality.resample_to_500``) and encoded at 500 ppi.
+    """
     if path.suffix.lower() == ".wsq":
         try:
-            return data, wsq.decode(data)
+            pixels = wsq.decode(data)
         except wsq.WSQError as exc:
             raise _fail(f"{what}: {path} is not a valid WSQ image ({exc})") from exc
-    try:
-        with _open_image(data, path, what, FINGER_FORMATS) as img, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            pixels = np.asarray(img.convert("L"), dtype=np.uint8)
-    except _decode_errors() as exc:
-        raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
+        if ppi == PPI:
+            return data, pixels
+    else:
+        try:
+            with _open_image(data, path, what, FINGER_FORMATS) as img, warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                pixels = np.asarray(img.convert("L"), dtype=np.uint8)
+        except _decode_errors() as exc:
+            raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
+    pixels = resample_to_500(pixels, ppi)
     if min(pixels.shape) < MIN_FINGER_SIDE:
         raise _fail(
-            f"{what}: {path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; a 500 ppi finger image"
+            f"{what}: {path} is {pixels.shape[1]}x{pixels.shape[0]} pixels at 500 ppi; a finger image"
             f" needs at least {MIN_FINGER_SIDE} pixels on each side"
         )
-    return wsq.encode(pixels), pixels
+    return wsq.encode(pixels, ppi=PPI), pixels
+
+
+def finger_ppi(item: dict[str, Any], what: str) -> int:
+    """The resolution the file's print was scanned at (``"ppi"``, default 500)."""
+    ppi = item.get("ppi", PPI)
+    if isinstance(ppi, bool) or not isinstance(ppi, int) or not MIN_PPI <= ppi <= MAX_PPI:
+        raise _fail(f"{what}: ppi must be a whole number from {MIN_PPI} to {MAX_PPI} (the scan resolution)")
+    return ppi
 
 
 def finger_quality(item: dict[str, Any], pixels: np.ndarray, path: Path, what: str) -> int:
-    """The quality given in the JSON (0-100), or the image's NFIQ 2 score when none is given."""
-    if "quality" in item:
-        quality = item["quality"]
-        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 100:
-            raise _fail(f"{what}: quality must be a whole number from 0 to 100 (or left out to compute it)")
-        return quality
+    """The NFIQ 2 score of the 500 ppi image, computed here. A ``quality`` in the JSON is never trusted:
+    it is ignored, so the record carries only what the station measured."""
     try:
         return nfiq2_score(pixels)
     except QualityUnavailable as exc:
-        raise _fail(f"{what}: cannot score {path}: {exc}; give a 'quality' or a better image") from exc
+        raise _fail(f"{what}: cannot score {path}: {exc}; give a better image") from exc
 
 
 def face_jpeg(path: Path, data: bytes) -> bytes:
@@ -297,7 +319,7 @@ def _fingers_from_json(
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
             raise _fail(f"{what}: attempts must be a whole number from 1 to {MAX_ATTEMPTS}")
         path, raw = _read(folder, item.get("image"), what)
-        wsq_bytes, pixels = finger_wsq(path, raw, what)
+        wsq_bytes, pixels = finger_wsq(path, raw, what, finger_ppi(item, what))
         quality = finger_quality(item, pixels, path, what)
         fingers[position] = FingerCapture(position, wsq_bytes, quality, attempts)
     return fingers

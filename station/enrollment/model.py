@@ -14,6 +14,8 @@ from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any
 
+from station.enrollment.quality import nfiq2_label
+
 DOCUMENT_FORMAT = "enrollment/1"
 ENTERED_BY = ("operator", "technician-import")
 TECHNICIAN_IMPORT = "technician-import"  # the operator id and ``entered_by`` of an unattended import
@@ -158,25 +160,101 @@ class Demographics:
         }
 
 
+class FaceOverrideReason(Enum):
+    """Why a supervisor keeps a photograph that fails a face check."""
+
+    MEDICAL = "medical"
+    HEADWEAR = "headwear"
+    EQUIPMENT = "equipment"
+    OTHER = "other"
+
+    @property
+    def en(self) -> str:
+        return _OVERRIDE_LABELS[self][0]
+
+    @property
+    def ur(self) -> str:
+        return _OVERRIDE_LABELS[self][1]
+
+
+_OVERRIDE_LABELS = {
+    FaceOverrideReason.MEDICAL: ("Medical condition or disability", "طبی حالت یا معذوری"),
+    FaceOverrideReason.HEADWEAR: ("Religious headwear", "مذہبی لباس یا سر ڈھانپنا"),
+    FaceOverrideReason.EQUIPMENT: ("Camera or light cannot do better here", "کیمرہ یا روشنی اس سے بہتر نہیں"),
+    FaceOverrideReason.OTHER: ("Other", "دیگر"),
+}
+
+
+class SignOffKind(Enum):
+    """What a supervisor approves at the counter."""
+
+    FINGER_EXCEPTION = "finger_exception"
+    FACE_OVERRIDE = "face_check_override"
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """A supervisor's approval given at the kiosk at that moment (id + PIN + their own finger).
+
+    It travels inside the station-signed packet, so central verifies it with the station's key, and
+    its twin ``signoff.approve`` entry is in the audit chain. ``subject`` is ``finger:N`` or ``face``;
+    ``reason`` is a code (an exception or override reason), never free text.
+    """
+
+    supervisor_id: str
+    kind: SignOffKind
+    subject: str
+    reason: str
+    at: int
+    method: str = "pin+finger"
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "supervisor_id": self.supervisor_id,
+            "approved": self.kind.value,
+            "subject": self.subject,
+            "reason": self.reason,
+            "at": self.at,
+            "method": self.method,
+        }
+
+
 @dataclass(frozen=True)
 class FaceCapture:
     jpeg: bytes
     checks: dict[str, Any] = field(default_factory=dict)
+    override: SignOff | None = None
+    sha256: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # hashed when the photo is taken, not on the commit's critical path (bench/commit.py)
+        object.__setattr__(self, "sha256", _sha256(self.jpeg))
 
 
 @dataclass(frozen=True)
 class FingerCapture:
+    """A kept print: WSQ at 500 ppi and its NFIQ 2 score, computed by the station from the image."""
+
     position: FingerPosition
     wsq: bytes
     quality: int
     attempts: int = 1
+    sha256: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # hashed when the print is taken, while the operator moves to the next finger, not at commit
+        object.__setattr__(self, "sha256", _sha256(self.wsq))
 
 
 @dataclass(frozen=True)
 class FingerException:
+    """A finger that cannot be captured; ``photo`` is the exception photo of the hand (JPEG)."""
+
     position: FingerPosition
     reason: FingerExceptionReason
     note: str = ""
+    photo: bytes | None = None
+    sign_off: SignOff | None = None
 
 
 def _sha256(data: bytes) -> str:
@@ -211,6 +289,7 @@ class Enrollment:
     fingers: dict[FingerPosition, FingerCapture | FingerException]
     operator_id: str
     station_id: str
+    policy_version: int = 0  # the policy the enrollment was captured under (0: the built-in default)
     # Who vouches for the capture: an operator logged in with PIN and finger (the kiosk, or
     # `station enroll --operator`), or a technician importing files without an operator's login.
     entered_by: str = "operator"
@@ -222,6 +301,17 @@ class Enrollment:
 
         return enrollment_from_json(data, base_dir, station_id=station_id)
 
+    def sign_offs(self) -> list[SignOff]:
+        """Every supervisor sign-off in the record (finger exceptions first, then the face)."""
+        found = [
+            item.sign_off
+            for _, item in sorted(self.fingers.items())
+            if isinstance(item, FingerException) and item.sign_off is not None
+        ]
+        if self.face is not None and self.face.override is not None:
+            found.append(self.face.override)
+        return found
+
     def to_document(self) -> dict[str, Any]:
         fingers: list[dict[str, Any]] = []
         for position in sorted(self.fingers):
@@ -232,21 +322,32 @@ class Enrollment:
                         "position": int(position),
                         "format": "wsq",
                         "image": item.wsq,
-                        "sha256": _sha256(item.wsq),
-                        "quality": item.quality,
+                        "sha256": item.sha256,
+                        "quality": nfiq2_label(item.quality).to_document(),
                         "attempts": item.attempts,
                     }
                 )
             else:
-                fingers.append({"position": int(position), "exception": item.reason.value, "note": item.note})
+                entry: dict[str, Any] = {
+                    "position": int(position),
+                    "exception": item.reason.value,
+                    "note": item.note,
+                }
+                if item.photo is not None:
+                    entry["photo"] = {"format": "jpeg", "image": item.photo, "sha256": _sha256(item.photo)}
+                if item.sign_off is not None:
+                    entry["sign_off"] = item.sign_off.to_document()
+                fingers.append(entry)
         face = None
         if self.face is not None:
             face = {
                 "format": "jpeg",
                 "image": self.face.jpeg,
-                "sha256": _sha256(self.face.jpeg),
+                "sha256": self.face.sha256,
                 "checks": _plain(self.face.checks),
             }
+            if self.face.override is not None:
+                face["override"] = self.face.override.to_document()
         return {
             "format": DOCUMENT_FORMAT,
             "demographics": self.demographics.to_document(),
@@ -254,5 +355,6 @@ class Enrollment:
             "fingers": fingers,
             "operator_id": self.operator_id,
             "station_id": self.station_id,
+            "policy_version": self.policy_version,
             "entered_by": self.entered_by,
         }

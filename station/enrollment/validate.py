@@ -11,9 +11,12 @@ Rules worth knowing:
   men and even for women. NADRA issues transgender ("X") cards with either parity, so for them the
   parity is not checked. The father's or husband's CNIC is a man's, so it must end in an odd digit.
 * Date of birth: a real date, not in the future, at most :data:`MAX_AGE` years ago. The age must
-  fit the application kind (:data:`AGE_RULES`, configurable): identity-card kinds need
-  :data:`MIN_AGE` (18) or more; a juvenile card is for under-18s. Younger children without a
-  juvenile card are registered on a B-form (Child Registration Certificate), not at this counter.
+  fit the application kind as the policy in force says (``station.policy``; the built-in default:
+  identity-card kinds need :data:`MIN_AGE` (18) or more, a juvenile card is for under-18s).
+* Face and fingers: what the citizen's age band needs, from the policy (``station.policy.rules``):
+  the built-in default takes no photo or fingers under 3, a photo from 3 to 10, photo and all ten
+  finger positions (each captured or excused, one at least captured) from 10 and for adults.
+  Every validator takes ``policy=`` (default: the built-in one); the commit path passes the station's.
 * Mobile: Pakistani mobile numbers in any usual writing (``0300-1234567``, ``+92 300 1234567``,
   ``923001234567``), normalised to ``+923001234567``.
 * Urdu fields: Arabic-script letters, spaces and Urdu punctuation only (addresses may hold digits).
@@ -42,13 +45,15 @@ from station.enrollment.model import (
     Gender,
 )
 from station.errors import ValidationFailed
+from station.policy.default import BUILTIN
+from station.policy.model import Policy, Requirement
+from station.policy.rules import age_on, check_captures
 
 MIN_AGE = 18
 MAX_AGE = 130
-#: Allowed age range (inclusive, in whole years) per application kind; change here, not in the forms.
+#: Allowed age range (inclusive, in whole years) per application kind under the built-in policy.
 AGE_RULES: dict[ApplicationKind, tuple[int, int]] = {
-    **{kind: (MIN_AGE, MAX_AGE) for kind in ApplicationKind},
-    ApplicationKind.JUVENILE: (0, MIN_AGE - 1),
+    kind: BUILTIN.age_limits(kind) for kind in ApplicationKind
 }
 MAX_NAME = 60
 MAX_ADDRESS = 200
@@ -199,7 +204,7 @@ def check_parent_cnic(value: str, own_cnic: str | None = None) -> Problem | None
 
 
 def _age(born: dt.date, today: dt.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age_on(born, today)
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -215,9 +220,12 @@ def parse_date(value: Any) -> dt.date | None:
     return None
 
 
-def age_limits(kind: ApplicationKind | None) -> tuple[int, int]:
+def age_limits(kind: ApplicationKind | None, policy: Policy | None = None) -> tuple[int, int]:
     """The (minimum, maximum) age for an application kind; identity-card limits when unknown."""
-    return AGE_RULES.get(kind, (MIN_AGE, MAX_AGE)) if kind is not None else (MIN_AGE, MAX_AGE)
+    policy = BUILTIN if policy is None else policy
+    if kind is None or kind not in policy.kinds:
+        return (MIN_AGE, MAX_AGE)
+    return policy.age_limits(kind)
 
 
 def check_date_of_birth(
@@ -388,6 +396,51 @@ def check_choice(value: Any, field: str, enum: type[ApplicationKind] | type[Gend
     return None
 
 
+def check_kind(value: Any, policy: Policy) -> Problem | None:
+    """A known application kind that the policy in force offers."""
+    problem = check_choice(value, "kind", ApplicationKind)
+    if problem is not None:
+        return problem
+    kind = ApplicationKind(value.value if isinstance(value, ApplicationKind) else value)
+    if kind not in policy.kinds:
+        return Problem(
+            "kind",
+            "kind.not_offered",
+            f"{kind.en} applications are not taken at this counter (policy {policy.version}):"
+            " choose another application type.",
+            f"اس کاؤنٹر پر {kind.ur} کی درخواست نہیں لی جاتی: درخواست کی کوئی اور قسم منتخب کریں۔",
+        )
+    return None
+
+
+def check_place(value: Any, field: str, record: Demographics | None, policy: Policy) -> Problem | None:
+    """District, tehsil and union council: typed text, or one of the policy's lists when it has them."""
+    problem = check_required_text(value, field)
+    if problem is not None or not policy.locations:
+        return problem
+    label_en, label_ur = FIELD_LABELS[field]
+    district = policy.district(record.district) if record is not None else None
+    if field == "district":
+        ok = policy.district(value.strip()) is not None
+    elif district is None:
+        return None  # the district's own problem is reported on the district field
+    elif field == "tehsil":
+        ok = district.child(value.strip()) is not None
+    else:
+        tehsil = district.child(record.tehsil) if record is not None else None
+        if tehsil is None:
+            return None
+        ok = tehsil.child(value.strip()) is not None
+    if ok:
+        return None
+    return Problem(
+        field,
+        "place.unknown",
+        f"{label_en} must be chosen from the list (it is not one of the places this counter serves).",
+        f"{label_ur} فہرست میں سے منتخب کریں۔",
+    )
+
+
 FIELD_LABELS: dict[str, tuple[str, str]] = {
     "kind": ("Application type", "درخواست کی قسم"),
     "name_ur": ("Name", "نام"),
@@ -412,11 +465,17 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
 
 
 def validate_field(
-    field: str, value: Any, *, record: Demographics | None = None, today: dt.date | None = None
+    field: str,
+    value: Any,
+    *,
+    record: Demographics | None = None,
+    today: dt.date | None = None,
+    policy: Policy | None = None,
 ) -> Problem | None:
     """Check one demographic field as typed; ``record`` gives the other fields cross-checks need."""
+    policy = BUILTIN if policy is None else policy
     if field == "kind":
-        return check_choice(value, field, ApplicationKind)
+        return check_kind(value, policy)
     if field == "gender":
         return check_choice(value, field, Gender)
     if field in ("name_ur", "father_or_husband_name_ur"):
@@ -435,12 +494,12 @@ def validate_field(
     if field == "parent_cnic":
         return check_parent_cnic(value, record.cnic if record is not None else None)
     if field == "date_of_birth":
-        low, high = age_limits(record.kind if record is not None else None)
+        low, high = age_limits(record.kind if record is not None else None, policy)
         return check_date_of_birth(value, today, min_age=low, max_age=high)
     if field == "mobile":
         return check_mobile(value)
     if field in ("district", "tehsil", "union_council"):
-        return check_required_text(value, field)
+        return check_place(value, field, record, policy)
     if field == "purpose":
         return check_required_text(value, field, max_len=300)
     if field == "consent":
@@ -448,10 +507,12 @@ def validate_field(
     raise KeyError(f"unknown enrollment field {field!r}")
 
 
-def validate_demographics(d: Demographics, today: dt.date | None = None) -> list[Problem]:
+def validate_demographics(
+    d: Demographics, today: dt.date | None = None, policy: Policy | None = None
+) -> list[Problem]:
     problems: list[Problem] = []
     for f in fields(Demographics):
-        problem = validate_field(f.name, getattr(d, f.name), record=d, today=today)
+        problem = validate_field(f.name, getattr(d, f.name), record=d, today=today, policy=policy)
         if problem is not None:
             problems.append(problem)
     return problems
@@ -524,13 +585,48 @@ def check_fingers(fingers: Mapping[FingerPosition, FingerCapture | FingerExcepti
     return problems
 
 
-def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Problem]:
-    """Every problem with a whole enrollment (demographics, face, ten fingers, ids)."""
-    problems = validate_demographics(enrollment.demographics, today)
-    face_problem = check_face(enrollment.face)
-    if face_problem is not None:
-        problems.append(face_problem)
-    problems.extend(check_fingers(enrollment.fingers))
+def check_biometrics(
+    demographics: Demographics,
+    face: FaceCapture | None,
+    fingers: Mapping[FingerPosition, FingerCapture | FingerException],
+    today: dt.date | None = None,
+    policy: Policy | None = None,
+) -> list[Problem]:
+    """The face and fingers against the age band of the policy (each item's shape checked as well)."""
+    policy = BUILTIN if policy is None else policy
+    today = today or dt.date.today()
+    born = parse_date(demographics.date_of_birth)
+    kind = demographics.kind if isinstance(demographics.kind, ApplicationKind) else None
+    band = policy.band(kind, age_on(born, today)) if born is not None and kind is not None else None
+    if band is None:
+        return []  # the kind or the date of birth is wrong: that problem is reported on its field
+    problems: list[Problem] = []
+    if face is not None:
+        face_problem = check_face(face)
+        if face_problem is not None:
+            problems.append(face_problem)
+    if band.fingers is Requirement.REQUIRED and fingers:
+        for position in FingerPosition:
+            problem = check_finger(position, fingers.get(position))
+            if problem is not None:
+                problems.append(problem)
+    elif band.fingers is Requirement.OPTIONAL:
+        for position in sorted(fingers):
+            problem = check_finger(position, fingers[position])
+            if problem is not None:
+                problems.append(problem)
+    problems.extend(check_captures(policy, band, face, fingers))
+    return problems
+
+
+def validate(
+    enrollment: Enrollment, today: dt.date | None = None, policy: Policy | None = None
+) -> list[Problem]:
+    """Every problem with a whole enrollment (demographics, face, fingers as its age band needs, ids)."""
+    problems = validate_demographics(enrollment.demographics, today, policy)
+    problems.extend(
+        check_biometrics(enrollment.demographics, enrollment.face, enrollment.fingers, today, policy)
+    )
     if not enrollment.operator_id.strip():
         problems.append(
             Problem(
@@ -561,8 +657,8 @@ def validate(enrollment: Enrollment, today: dt.date | None = None) -> list[Probl
     return problems
 
 
-def ensure_valid(enrollment: Enrollment, today: dt.date | None = None) -> None:
-    problems = validate(enrollment, today)
+def ensure_valid(enrollment: Enrollment, today: dt.date | None = None, policy: Policy | None = None) -> None:
+    problems = validate(enrollment, today, policy)
     if problems:
         fields_list = ", ".join(p.field for p in problems)
         raise ValidationFailed(

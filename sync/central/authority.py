@@ -13,19 +13,20 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from station.packet import SUITES, generate_recipient_keypair
+from packetformat.packet import SUITES, generate_recipient_keypair
 from sync.central.home import CentralError, CentralHome, write_atomic
 from sync.common.wire import DEFAULT_CERT_DAYS, station_uri
 from sync.pki.ca import CA, PKIError, cert_pem, create_ca, issue_server_cert, key_pem, load_ca, new_ec_key
 from sync.pki.crl import load_crl, needs_refresh, publish_crl
-from sync.pki.issue import CertRegistry, issue_ops_cert, issue_station_cert, load_csr, station_id_of
-from sync.pki.tokens import TokenStore
+from sync.pki.issue import CertBackend, issue_ops_cert, issue_station_cert, load_csr, station_id_of
+from sync.pki.tokens import TokenBackend
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,36 @@ def init_home(
     server_names: tuple[str, ...] = (),
     cert_days: int = DEFAULT_CERT_DAYS,
     force: bool = False,
+    database_url: str | None = None,
 ) -> InitResult:
-    """Create the CA, server TLS cert, receipt key, HPKE keypair, config and an empty CRL."""
+    """Create the CA, server TLS cert, receipt key, HPKE keypair, config and an empty CRL.
+
+    ``database_url`` (``postgresql://...``, no password) selects PostgreSQL: it is written as
+    ``[storage] url`` and the schema is migrated before anything else is created.
+    """
     if suite not in SUITES:
         raise CentralError(f"unknown HPKE suite {suite!r}: choose one of {', '.join(SUITES)}")
     if home.ca_key.exists() and not force:
         raise CentralError(f"a CA already exists in {home.root}; refusing to overwrite it")
+    if database_url is not None:
+        from sync.central.database import check_config_url, connect_pool, database_is_claimed
+        from sync.central.migrate import migrate_pg
+        from sync.central.pg_storage import PgStorage
+
+        check_config_url(database_url)
+        pool = connect_pool(database_url, max_size=1)  # reachable and migrated before any key exists
+        try:
+            with pool.connection() as conn:
+                migrate_pg(conn)
+                if database_is_claimed(conn):
+                    raise CentralError(
+                        "this database already belongs to another central: give the new central its own"
+                        " database (to add a node to that central, copy its home instead of running init)",
+                        code="storage.other_central",
+                    )
+            PgStorage(pool)  # the packet partitions, ahead
+        finally:
+            pool.close()
     home.root.mkdir(parents=True, exist_ok=True)
     os.chmod(home.root, 0o700)
     ca = create_ca(name)
@@ -91,15 +116,19 @@ def init_home(
     write_atomic(home.hpke_suite, suite.encode() + b"\n", mode=0o644)
     write_atomic(home.backoffice_key, base64.b64encode(private) + b"\n", mode=0o600)
     central_id = f"central-{secrets.token_hex(4)}"
-    home.write_config(
-        {
-            "central": {"id": central_id, "name": name},
-            "pki": {"cert_days": cert_days},
-            "hpke": {"suite": suite},
-        }
-    )
+    config: dict[str, Any] = {
+        "central": {"id": central_id, "name": name},
+        "pki": {"cert_days": cert_days},
+        "hpke": {"suite": suite},
+    }
+    if database_url is not None:
+        config["storage"] = {"url": database_url}
+    home.write_config(config)
     authority = Authority(home)
-    authority.publish_crl()
+    try:
+        authority.publish_crl()
+    finally:
+        authority.close()
     return InitResult(ca.fingerprint(), central_id, suite, home.backoffice_key)
 
 
@@ -116,12 +145,26 @@ def read_hpke_private_key(path: Path) -> bytes:
 class Authority:
     """PKI operations bound to a central home."""
 
-    def __init__(self, home: CentralHome) -> None:
+    def __init__(
+        self, home: CentralHome, *, tokens: TokenBackend | None = None, registry: CertBackend | None = None
+    ) -> None:
+        """Tokens and registry from the home's backend (``[storage] url``) unless given."""
         self.home = home
         home.require()
-        self.registry = CertRegistry(home.pki_db)
-        self.tokens = TokenStore(home.pki_db)
+        self._pool: Any = None
+        if tokens is None or registry is None:
+            from sync.central.database import open_pki
+
+            tokens, registry, self._pool = open_pki(home)
+        self.registry: CertBackend = registry
+        self.tokens: TokenBackend = tokens
         self._ca: CA | None = None
+        self._published_stamp: tuple[int, float] | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     @property
     def ca(self) -> CA:
@@ -198,7 +241,25 @@ class Authority:
         return count
 
     def publish_crl(self) -> x509.CertificateRevocationList:
-        return publish_crl(self.ca, self.registry.revoked(now=time.time()), self.home.crl)
+        stamp = self.registry.revocation_stamp()
+        crl = publish_crl(self.ca, self.registry.revoked(now=time.time()), self.home.crl)
+        self._published_stamp = stamp
+        return crl
+
+    def sync_crl(self) -> bool:
+        """Republish this node's CRL when the shared registry has revocations it lacks; True if so.
+
+        With several nodes on one database, ``central revoke`` on any machine reaches every node
+        through this (the server polls it every few seconds).
+        """
+        stamp = self.registry.revocation_stamp()
+        if self._published_stamp is None:
+            self._published_stamp = stamp  # the CRL on disk was built from this at start-up
+            return False
+        if stamp == self._published_stamp:
+            return False
+        self.publish_crl()
+        return True
 
     def refresh_crl_if_due(self) -> bool:
         if needs_refresh(load_crl(self.home.crl)):

@@ -1,7 +1,7 @@
 """Back office: open one stored packet with the HPKE private key kept outside the ingest server.
 
 The envelope is loaded from the blob store, its signature verified with the station certificate
-recorded at ingest, then decrypted (``station.packet.open_packet``). The summary printed lists
+recorded at ingest, then decrypted (``packetformat.packet.open_packet``). The summary printed lists
 fields and image sizes, never image bytes; ``--out`` exports the document as JSON with every binary
 value written to its own file.
 """
@@ -16,26 +16,45 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.packet import PacketError, open_packet, parse
+from packetformat.packet import PacketError, open_packet, parse
+from sync.central.database import open_storage
 from sync.central.home import CentralError, CentralHome, write_atomic
-from sync.central.storage import SqliteStorage
+from sync.central.storage import Storage
 
 
 def open_stored(
-    home: CentralHome, packet_id: str, private_key: bytes
+    home: CentralHome, packet_id: str, private_key: bytes, *, station_id: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(metadata, document) of a stored packet; :class:`CentralError` with the reason otherwise."""
-    storage = SqliteStorage(home.db, home.blobs, home.uploads)
+    """(metadata, document) of a stored packet; :class:`CentralError` with the reason otherwise.
+
+    Packets are keyed by (station, packet id): when two stations used one id, ``station_id`` says
+    which packet is meant.
+    """
+    storage = open_storage(home)
     try:
-        stored = storage.stored(packet_id)
-        if stored is None:
-            raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
-        try:
-            envelope = storage.envelope(stored.sha256)
-        except (OSError, ValueError) as exc:
-            raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
+        return open_in(storage, packet_id, private_key, station_id=station_id)
     finally:
         storage.close()
+
+
+def open_in(
+    storage: Storage, packet_id: str, private_key: bytes, *, station_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`open_stored` on an open storage (a batch keeps one for every packet)."""
+    found = [p for p in storage.find_packet(packet_id) if station_id is None or p.station_id == station_id]
+    if not found:
+        raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
+    if len(found) > 1:
+        holders = ", ".join(p.station_id for p in found)
+        raise CentralError(
+            f"packet id {packet_id} is held by several stations ({holders}): say which with --station",
+            code="central.ambiguous_packet",
+        )
+    stored = found[0]
+    try:
+        envelope = storage.envelope(stored.sha256)
+    except (OSError, ValueError) as exc:
+        raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
     cert = x509.load_der_x509_certificate(stored.cert_der)
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):

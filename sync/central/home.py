@@ -10,7 +10,9 @@ Layout (``--home DIR``, else ``$CENTRAL_HOME``, else ``/var/lib/central``)::
     keys/receipt.key .pub   Ed25519 receipt-signing key (PEM)
     keys/hpke.pub           central HPKE public key (base64 text), keys/hpke.suite
     backoffice/hpke.key     HPKE PRIVATE key (base64 text): move it offline after init
-    central.db              ingest metadata (packets, uploads, stations, alerts)
+    central.db              ingest metadata (packets, uploads, stations, alerts), embedded SQLite
+                            backend; with ``[storage] url = "postgresql://..."`` it all lives in
+                            PostgreSQL instead (``$CENTRAL_DATABASE_URL`` overrides the config)
     blobs/ab/<sha256>       content-addressed envelopes; uploads/<station>/<packet>.part
 """
 
@@ -35,7 +37,17 @@ def resolve_home(home: Path | None) -> Path:
 
 
 class CentralError(Exception):
-    """An error a person at the central office sees: says what happened and what to do."""
+    """An error a person at the central office sees: says what happened and what to do.
+
+    ``code`` is the dotted code the CLI prints as ``error [code]: message``.
+    """
+
+    code: str = "central.error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -31,13 +33,23 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.packet import PacketError, verify
+from packetformat.packet import PacketError, verify
 from sync.central.authority import Authority
-from sync.central.dashboard import render_dashboard
+from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
+from sync.central.database import Backend, open_backend
+from sync.central.fleet import Thresholds
 from sync.central.home import CentralHome
 from sync.central.metrics import Metrics
-from sync.central.ops import StationStatus, station_statuses
-from sync.central.storage import OffsetMismatch, SizeMismatch, SqliteStorage, Storage, StoredPacket
+from sync.central.ops import fleet_view
+from sync.central.registry import retired_message
+from sync.central.storage import (
+    OffsetMismatch,
+    SizeMismatch,
+    Storage,
+    StorageFull,
+    StoredPacket,
+    TooManyUploads,
+)
 from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
 from sync.common.wire import (
     DEFAULT_INGEST_PORT,
@@ -52,8 +64,11 @@ from sync.common.wire import (
     E_FORBIDDEN,
     E_INCOMPLETE,
     E_INVALID_PACKET,
+    E_NOT_READY,
     E_OFFSET_MISMATCH,
+    E_STORAGE_FULL,
     E_TOO_LARGE,
+    E_TOO_MANY_UPLOADS,
     HEADER_CHUNK_SHA256,
     HEADER_PACKET_SIZE,
     MAX_JSON_BYTES,
@@ -69,6 +84,7 @@ from sync.pki.issue import ops_name_of, station_id_of
 
 log = logging.getLogger("central.server")
 CRL_REFRESH_CHECK_S = 3600.0
+MAINTENANCE_S = 5.0  # shared-revocation poll, partial-upload expiry, partitions ahead
 
 
 def _base_context(home: CentralHome) -> ssl.SSLContext:
@@ -152,24 +168,23 @@ class Central:
         self,
         home: CentralHome,
         *,
-        storage: Storage | None = None,
+        backend: Backend | None = None,
         max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES,
     ) -> None:
         self.home = home
-        self.authority = Authority(home)
-        self.storage: Storage = storage or SqliteStorage(home.db, home.blobs, home.uploads)
+        self.backend = backend or open_backend(home)
+        self.authority = Authority(home, tokens=self.backend.tokens, registry=self.backend.registry)
+        self.storage: Storage = self.backend.storage
         self.max_packet_bytes = max_packet_bytes
         self.receipt_key = self.authority.receipt_key()
         self.central_id = home.central_id
         self.crl = CrlWatcher(home)
+        self.thresholds = Thresholds.from_config(home.config())
         self.metrics = Metrics()
-        self.metrics.attach(self.statuses, self.storage.totals)
+        self.metrics.attach(self.storage, lambda: self.thresholds)
         self._peer_cache: dict[bytes, Peer] = {}
 
     # -- helpers ------------------------------------------------------------------------------
-    def statuses(self) -> list[StationStatus]:
-        return station_statuses(self.storage, self.authority.registry.latest())
-
     def _reject(self, status: int, code: str, message: str, **extra: Any) -> web.Response:
         self.metrics.rejections.labels(reason=code).inc()
         return web.json_response(error_body(code, message, **extra), status=status)
@@ -223,6 +238,9 @@ class Central:
         body = await self._json(request)
         if body is None or not all(isinstance(body.get(k), str) for k in ("token", "station_id", "csr_pem")):
             return self._reject(400, E_BAD_REQUEST, "expected JSON {token, station_id, csr_pem}")
+        if await asyncio.to_thread(self.storage.station_state, body["station_id"]) == "retired":
+            log.warning("enroll.retired")
+            return self._reject(403, E_FORBIDDEN, retired_message(body["station_id"]))
         try:
             result = await asyncio.to_thread(
                 self.authority.enroll, body["token"], body["station_id"], body["csr_pem"]
@@ -233,6 +251,13 @@ class Central:
         except PKIError as exc:
             log.warning("enroll.bad_csr")
             return self._reject(400, E_BAD_CSR, str(exc))
+        issued = x509.load_pem_x509_certificate(result.certificate_pem.encode())
+        await asyncio.to_thread(
+            self.storage.record_certificate,
+            body["station_id"],
+            issued.not_valid_after_utc.timestamp(),
+            time.time(),
+        )
         log.info("enroll.issued station=%s", body["station_id"])
         return web.json_response(result.__dict__)
 
@@ -250,6 +275,13 @@ class Central:
             return self._reject(403, E_FORBIDDEN, "the presented certificate is revoked")
         except PKIError as exc:
             return self._reject(400, E_BAD_CSR, str(exc))
+        assert peer.station_id is not None
+        await asyncio.to_thread(
+            self.storage.record_certificate,
+            peer.station_id,
+            cert.not_valid_after_utc.timestamp(),
+            time.time(),
+        )
         log.info("cert.renewed station=%s", peer.station_id)
         return web.json_response({"certificate_pem": cert_pem(cert).decode()})
 
@@ -264,13 +296,13 @@ class Central:
         pid = self._packet_id(request)
         if pid is None:
             return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
-        stored = await asyncio.to_thread(self.storage.stored, pid)
-        if stored is not None and stored.station_id == peer.station_id:
+        assert peer.station_id is not None
+        stored = await asyncio.to_thread(self.storage.stored, peer.station_id, pid)
+        if stored is not None:
             return web.json_response(
                 {"offset": stored.size, "complete": True, "receipt_b64": b64e(stored.receipt)}
             )
-        assert peer.station_id is not None
-        offset = self.storage.upload_offset(peer.station_id, pid)
+        offset = await asyncio.to_thread(self.storage.upload_offset, peer.station_id, pid)
         return web.json_response({"offset": offset, "complete": False, "receipt_b64": None})
 
     async def put_chunk(self, request: web.Request) -> web.Response:
@@ -307,6 +339,11 @@ class Central:
             return self._reject(409, E_OFFSET_MISMATCH, "resume from the stored offset", offset=exc.current)
         except SizeMismatch as exc:
             return self._reject(400, E_BAD_REQUEST, str(exc))
+        except TooManyUploads as exc:
+            log.warning("upload.too_many station=%s", peer.station_id)
+            return self._reject(
+                429, E_TOO_MANY_UPLOADS, f"{exc}: finish those first, or wait for them to expire"
+            )
         self.metrics.bytes.inc(len(data))
         return web.json_response({"offset": new})
 
@@ -323,11 +360,15 @@ class Central:
         if body is None or not isinstance(body.get("sha256"), str) or type(body.get("size")) is not int:
             return self._reject(400, E_BAD_REQUEST, "expected JSON {sha256, size}")
         sha, size = body["sha256"].lower(), int(body["size"])
-        stored = await asyncio.to_thread(self.storage.stored, pid)
+        stored = await asyncio.to_thread(self.storage.stored, station_id, pid)
         if stored is not None:
             return await self._finalise_known(stored, station_id, pid, sha)
         envelope = await asyncio.to_thread(self.storage.partial, station_id, pid)
         if len(envelope) < size:
+            # Another node (or request) may have stored it since, and removed the partial upload.
+            stored = await asyncio.to_thread(self.storage.stored, station_id, pid)
+            if stored is not None:
+                return await self._finalise_known(stored, station_id, pid, sha)
             return self._reject(
                 400, E_INCOMPLETE, f"only {len(envelope)} of {size} bytes received", offset=len(envelope)
             )
@@ -344,16 +385,34 @@ class Central:
         final = await asyncio.to_thread(self.storage.commit_packet, row, envelope)
         if final is not row:
             return await self._finalise_known(final, station_id, pid, sha)
-        self.storage.touch(station_id, time.time())
+        await asyncio.to_thread(self._after_store, station_id, pid)
         self.metrics.packets.inc()
         log.info("packet.stored station=%s packet=%s size=%d", station_id, pid, size)
         return web.json_response({"receipt_b64": b64e(receipt)})
+
+    def _after_store(self, station_id: str, pid: str) -> None:
+        """Touch the station; alert on it if another station already holds this packet id.
+
+        Packets are keyed by (station, packet id), so the other station's packet is untouched; the
+        alert names the later one, the one that reused an id it did not mint.
+        """
+        now = time.time()
+        self.storage.touch(station_id, now)
+        holders = [p.station_id for p in self.storage.find_packet(pid) if p.station_id != station_id]
+        if holders:
+            self.storage.add_alert(
+                station_id,
+                "packet_id_reused",
+                f"packet id {pid} is already held by station {holders[0]}",
+                now,
+            )
+            log.error("packet.id_reused station=%s", station_id)
 
     async def _finalise_known(
         self, stored: StoredPacket, station_id: str, pid: str, sha: str
     ) -> web.Response:
         await asyncio.to_thread(self.storage.discard_partial, station_id, pid)
-        if stored.station_id == station_id and stored.sha256 == sha:
+        if stored.sha256 == sha:
             self.metrics.duplicates.inc()
             return web.json_response({"receipt_b64": b64e(stored.receipt)})
         detail = (
@@ -405,9 +464,86 @@ class Central:
         peer = self.ops(request)
         if isinstance(peer, web.Response):
             return peer
-        statuses = await asyncio.to_thread(self.statuses)
-        page = render_dashboard(statuses, self.storage.totals(), self.central_id)
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+        query = DashboardQuery.parse(dict(request.query))
+        now = time.time()
+
+        def build() -> str:
+            flt = query.filter()
+            view = fleet_view(
+                self.storage,
+                self.thresholds,
+                flt,
+                offset=(query.page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                now=now,
+            )
+            rollup = self.storage.district_rollup(self.thresholds, now, 1000)
+            days = self.storage.ingest_per_day(now, 14)
+            return render_dashboard(view, rollup, days, query, self.central_id, now=now)
+
+        page = await asyncio.to_thread(build)
+        return self._html(page)
+
+    def _html(self, page: str, status: int = 200) -> web.Response:
+        return web.Response(
+            text=page,
+            status=status,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": CSP,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def dashboard_station(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        sid = request.match_info["station_id"]
+        now = time.time()
+        status = await asyncio.to_thread(self.storage.station_status, self.thresholds, sid, now)
+        if status is None:
+            return self._html("<!doctype html><title>not found</title><p>No such station.</p>", 404)
+        log_rows = await asyncio.to_thread(self.storage.station_alert_log, sid, 50)
+        return self._html(render_station(status, log_rows, now=now))
+
+    async def ops_fleet(self, request: web.Request) -> web.Response:
+        """``GET /ops/v1/fleet?q=&district=&alert=&state=&page=``: the dashboard's data as JSON."""
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        query = DashboardQuery.parse(dict(request.query))
+        now = time.time()
+
+        def build() -> dict[str, Any]:
+            view = fleet_view(
+                self.storage,
+                self.thresholds,
+                query.filter(),
+                offset=(query.page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                now=now,
+            )
+            out = view.to_json()
+            out["districts"] = [r.to_json() for r in self.storage.district_rollup(self.thresholds, now, 1000)]
+            out["ingest_per_day"] = [
+                {"day": d, "packets": n} for d, n in self.storage.ingest_per_day(now, 14)
+            ]
+            out["page_size"] = PAGE_SIZE
+            return out
+
+        return web.json_response(await asyncio.to_thread(build), headers={"Cache-Control": "no-store"})
+
+    async def ops_station(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        sid = request.match_info["station_id"]
+        status = await asyncio.to_thread(self.storage.station_status, self.thresholds, sid, time.time())
+        if status is None:
+            return web.json_response(error_body("not_found", "no such station"), status=404)
+        return web.json_response(status.to_json(), headers={"Cache-Control": "no-store"})
 
     async def metrics_view(self, request: web.Request) -> web.Response:
         peer = self.ops(request)
@@ -416,15 +552,57 @@ class Central:
         body = await asyncio.to_thread(self.metrics.render)
         return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
+    async def ready(self, request: web.Request) -> web.Response:
+        """For a load balancer: 200 when the database answers and its schema is this code's."""
+        if self.peer(request) is None:
+            return self._reject(403, E_FORBIDDEN, "a valid certificate from this CA is required")
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(self.storage.ready), timeout=10)
+        except Exception as exc:
+            log.error("ready.failed %s", type(exc).__name__)
+            return self._reject(503, E_NOT_READY, f"the database is not usable: {type(exc).__name__}")
+        return web.json_response({"ready": True, "central_id": self.central_id, "pid": os.getpid(), **info})
+
+    async def maintenance(self) -> None:
+        """Every few seconds: shared revocations into this node's CRL, upload expiry, partitions."""
+        while True:
+            try:
+                if await asyncio.to_thread(self.authority.sync_crl):
+                    log.info("crl.synced")
+                    self.crl.check()
+                await asyncio.to_thread(self.storage.maintain, time.time())
+            except Exception:  # keep serving; the next round retries
+                log.exception("maintenance.failed")
+            await asyncio.sleep(MAINTENANCE_S)
+
+    @web.middleware
+    async def _timed(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Request latency per route (the route's pattern, so the label set stays small)."""
+        start = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "other"
+            self.metrics.latency.labels(route=f"{request.method} {route}").observe(
+                time.perf_counter() - start
+            )
+
     # -- apps ----------------------------------------------------------------------------------
     def ingest_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json])
+        app = web.Application(
+            client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json, self._timed]
+        )
         app.router.add_post("/v1/renew", self.renew)
         app.router.add_post("/v1/heartbeat", self.heartbeat)
+        app.router.add_get("/v1/ready", self.ready)
         app.router.add_get("/v1/packets/{packet_id}", self.packet_status)
         app.router.add_put("/v1/packets/{packet_id}", self.put_chunk)
         app.router.add_post("/v1/packets/{packet_id}/finalise", self.finalise)
         app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/dashboard/station/{station_id}", self.dashboard_station)
+        app.router.add_get("/ops/v1/fleet", self.ops_fleet)
+        app.router.add_get("/ops/v1/stations/{station_id}", self.ops_station)
         app.router.add_get("/metrics", self.metrics_view)
         return app
 
@@ -467,6 +645,12 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except StorageFull:
+        log.error("storage.full path=%s", request.path)
+        return web.json_response(
+            error_body(E_STORAGE_FULL, "central is out of storage space: keep the data and retry later"),
+            status=507,
+        )
     except web.HTTPException as exc:
         if exc.status >= 400:
             code = E_TOO_LARGE if exc.status == 413 else f"http_{exc.status}"
@@ -488,37 +672,54 @@ async def serve(
     *,
     ready: Callable[[str, int, int], None] | None = None,
     stop: asyncio.Event | None = None,
+    sockets: tuple[socket.socket, socket.socket] | None = None,
 ) -> None:
-    """Run both listeners until ``stop`` is set (or forever). ``ready(host, port, enroll_port)``."""
+    """Run both listeners until ``stop`` is set (or forever). ``ready(host, port, enroll_port)``.
+
+    ``sockets`` are (ingest, enrollment) listening sockets bound by a parent process
+    (``--workers N``): each worker process serves on the same sockets.
+    """
     central = Central(home, max_packet_bytes=options.max_packet_bytes)
-    central.authority.refresh_crl_if_due()
+    if central.backend.dialect == "postgresql":  # another node may have revoked while this was down
+        central.authority.publish_crl()
+    else:
+        central.authority.refresh_crl_if_due()
     central.crl.check()
     ingest_runner = web.AppRunner(central.ingest_app(), access_log=None, handle_signals=False)
     enroll_runner = web.AppRunner(central.enroll_app(), access_log=None, handle_signals=False)
     await ingest_runner.setup()
     await enroll_runner.setup()
-    refresher: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     try:
-        ingest_site = web.TCPSite(ingest_runner, options.host, options.port, ssl_context=central.crl.listener)
-        await ingest_site.start()
-        port = _bound_port(ingest_runner, options.port)
-        if options.enroll_port is not None:
-            eport = options.enroll_port
-        else:  # an ephemeral ingest port gets an ephemeral enrollment port (port + 1 may be taken)
-            eport = enroll_port(port) if options.port else 0
-        enroll_site = web.TCPSite(enroll_runner, options.host, eport, ssl_context=enroll_context(home))
-        await enroll_site.start()
-        eport = _bound_port(enroll_runner, eport)
-        refresher = asyncio.create_task(central.crl_refresher())
+        if sockets is not None:
+            await web.SockSite(ingest_runner, sockets[0], ssl_context=central.crl.listener).start()
+            await web.SockSite(enroll_runner, sockets[1], ssl_context=enroll_context(home)).start()
+            port, eport = int(sockets[0].getsockname()[1]), int(sockets[1].getsockname()[1])
+        else:
+            ingest_site = web.TCPSite(
+                ingest_runner, options.host, options.port, ssl_context=central.crl.listener
+            )
+            await ingest_site.start()
+            port = _bound_port(ingest_runner, options.port)
+            if options.enroll_port is not None:
+                eport = options.enroll_port
+            else:  # an ephemeral ingest port gets an ephemeral enrollment port (port + 1 may be taken)
+                eport = enroll_port(port) if options.port else 0
+            enroll_site = web.TCPSite(enroll_runner, options.host, eport, ssl_context=enroll_context(home))
+            await enroll_site.start()
+            eport = _bound_port(enroll_runner, eport)
+        tasks.append(asyncio.create_task(central.crl_refresher()))
+        tasks.append(asyncio.create_task(central.maintenance()))
         if ready is not None:
             ready(options.host, port, eport)
         await (stop.wait() if stop is not None else asyncio.Event().wait())
     finally:
-        if refresher is not None:
-            refresher.cancel()
+        for task in tasks:
+            task.cancel()
         await ingest_runner.cleanup()
         await enroll_runner.cleanup()
-        central.storage.close()
+        central.backend.close()
+        central.authority.close()
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

@@ -6,20 +6,21 @@ Encoding (canonical CBOR)::
     payload   = {packet_id, station_id, sha256, size, received_at, central_id}
     signature = Ed25519(b"enrollment-station/receipt/v1\\0" + payload_bytes)
 
-:func:`verify_receipt` is strict (exact fields, types, canonical form, no trailing bytes) and raises
-:class:`ReceiptError` on anything wrong, never another exception.
+:func:`verify_receipt` is strict (exact fields, types, canonical form, no trailing bytes; read with the
+shared bounded reader ``packetformat.cbor``) and raises :class:`ReceiptError` on anything wrong, never
+another exception.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from packetformat.cbor import CborError, Limits, Reader, canonical_key_order
 
 RECEIPT_VERSION = 1
 RECEIPT_DOMAIN = b"enrollment-station/receipt/v1\0"
@@ -32,6 +33,8 @@ _FIELDS: dict[str, type] = {
     "received_at": str,
     "central_id": str,
 }
+_FIELD_ORDER = canonical_key_order(list(_FIELDS))
+_PAYLOAD_LIMITS = Limits(max_bytes=MAX_RECEIPT_BYTES, max_depth=1, max_items=13)
 
 
 class ReceiptError(Exception):
@@ -73,51 +76,50 @@ def sign_receipt(receipt: Receipt, private_key: ed25519.Ed25519PrivateKey) -> by
     return cbor2.dumps([RECEIPT_VERSION, payload, signature], canonical=True)
 
 
-def _decode_exact(data: bytes, what: str) -> Any:
-    stream = io.BytesIO(data)
-    try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except RecursionError as exc:
-        raise ReceiptError(f"{what}: nested too deeply") from exc
-    except Exception as exc:  # cbor2 raises several types on malformed input
-        raise ReceiptError(f"{what}: not valid CBOR") from exc
-    if stream.tell() != len(data):
-        raise ReceiptError(f"{what}: trailing bytes")
-    return item
+def _read_payload(payload: bytes) -> Receipt:
+    r = Reader(payload, _PAYLOAD_LIMITS)
+    r.map(len(_FIELD_ORDER), "receipt payload")
+    values: dict[str, str | int] = {}
+    for key in _FIELD_ORDER:
+        r.key(key)
+        values[key] = r.uint(key) if _FIELDS[key] is int else r.text(key, 256)
+    r.finish()
+    return Receipt(
+        packet_id=str(values["packet_id"]),
+        station_id=str(values["station_id"]),
+        sha256=str(values["sha256"]),
+        size=int(values["size"]),
+        received_at=str(values["received_at"]),
+        central_id=str(values["central_id"]),
+    )
 
 
 def decode_receipt(data: bytes) -> tuple[Receipt, bytes, bytes]:
-    """Decode without checking the signature: (receipt, payload_bytes, signature)."""
+    """Decode without checking the signature: (receipt, payload_bytes, signature).
+
+    Fixed shape, bounded and linear (``packetformat.cbor.Reader``): exactly ``[1, bytes, bytes]``
+    and a payload of the six fields in canonical order; no tag, no indefinite length.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ReceiptError("a receipt must be bytes")
     raw = bytes(data)
     if not (0 < len(raw) <= MAX_RECEIPT_BYTES):
         raise ReceiptError("receipt empty or too large")
-    if raw[0] != 0x83:
-        raise ReceiptError("not a receipt (expected a 3-element CBOR array)")
-    item = _decode_exact(raw, "receipt")
-    if not isinstance(item, list) or len(item) != 3:
-        raise ReceiptError("not a receipt (expected a 3-element CBOR array)")
-    version, payload, signature = item
-    if type(version) is not int or version != RECEIPT_VERSION:
-        raise ReceiptError("unsupported receipt version")
-    if not isinstance(payload, bytes) or not isinstance(signature, bytes):
-        raise ReceiptError("receipt payload and signature must be byte strings")
-    if len(signature) != 64:
-        raise ReceiptError("receipt signature has the wrong length")
-    fields = _decode_exact(payload, "receipt payload")
-    if not isinstance(fields, dict) or set(fields) != set(_FIELDS):
-        raise ReceiptError("receipt payload: wrong set of fields")
-    for key, kind in _FIELDS.items():
-        if type(fields[key]) is not kind:
-            raise ReceiptError(f"receipt payload: field {key} has the wrong type")
-    receipt = Receipt(**fields)
-    if receipt.size < 0:
-        raise ReceiptError("receipt payload: negative size")
-    if receipt.payload_bytes() != payload:
+    try:
+        r = Reader(raw, Limits(max_bytes=MAX_RECEIPT_BYTES, max_depth=1, max_items=4))
+        r.array(3, "receipt")
+        if r.uint("receipt version") != RECEIPT_VERSION:
+            raise ReceiptError("unsupported receipt version")
+        payload = r.bytes_("receipt payload", MAX_RECEIPT_BYTES)
+        signature = r.bytes_("receipt signature", 64)
+        r.finish()
+        if len(signature) != 64:
+            raise ReceiptError("receipt signature has the wrong length")
+        receipt = _read_payload(payload)
+    except CborError as exc:
+        raise ReceiptError(f"receipt: {exc}") from None
+    if receipt.payload_bytes() != payload:  # the reader is canonical-only: this is a second lock
         raise ReceiptError("receipt payload not in canonical form")
-    if cbor2.dumps([version, payload, signature], canonical=True) != raw:
-        raise ReceiptError("receipt not in canonical form")
     return receipt, payload, signature
 
 

@@ -53,6 +53,9 @@ E_INVALID_PACKET = "invalid_packet"
 E_INCOMPLETE = "incomplete"
 E_FORBIDDEN = "forbidden"
 E_BAD_HEARTBEAT = "bad_heartbeat"
+E_TOO_MANY_UPLOADS = "too_many_uploads"  # 429: the station's cap of unfinished uploads is reached
+E_STORAGE_FULL = "storage_full"  # 507: central is out of space; retry later
+E_NOT_READY = "not_ready"  # 503 from /v1/ready: database unreachable or schema not current
 
 PACKET_STATES = ("sealed", "uploading", "acked", "purged")
 

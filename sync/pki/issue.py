@@ -13,6 +13,7 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -84,6 +85,18 @@ def station_id_of(cert: x509.Certificate) -> str | None:
 def ops_name_of(cert: x509.Certificate) -> str | None:
     names = [u[len(OPS_URI_PREFIX) :] for u in uri_sans(cert) if u.startswith(OPS_URI_PREFIX)]
     return names[0] if len(names) == 1 and OPS_NAME_RE.match(names[0]) else None
+
+
+class CertBackend(Protocol):
+    """Where the registry lives: :class:`CertRegistry` (SQLite) or PostgreSQL (``sync.central.pg_pki``)."""
+
+    def record(self, cert: x509.Certificate) -> None: ...
+    def revoke_subject(self, subject: str, *, now: float) -> int: ...
+    def revoke_serial(self, serial_hex: str, *, now: float) -> int: ...
+    def revoked(self, *, now: float) -> list[tuple[int, float]]: ...
+    def revocation_stamp(self) -> tuple[int, float]: ...
+    def is_revoked(self, serial: int) -> bool: ...
+    def latest(self) -> dict[str, IssuedCert]: ...
 
 
 class CertRegistry:
@@ -160,6 +173,17 @@ class CertRegistry:
         finally:
             conn.close()
         return [(int(r[0], 16), float(r[1])) for r in rows]
+
+    def revocation_stamp(self) -> tuple[int, float]:
+        """(how many, latest time) of revocations: changes whenever anything is revoked."""
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(revoked_at), 0) FROM certificates WHERE revoked_at IS NOT NULL"
+            ).fetchone()
+        finally:
+            conn.close()
+        return (int(row[0]), float(row[1]))
 
     def is_revoked(self, serial: int) -> bool:
         conn = self._connect()

@@ -13,6 +13,7 @@ import secrets
 import sqlite3
 import time
 from pathlib import Path
+from typing import Protocol
 
 TOKEN_BYTES = 20
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -30,8 +31,17 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
     return hashlib.sha256(token.strip().encode()).hexdigest()
+
+
+class TokenBackend(Protocol):
+    """Where tokens live: :class:`TokenStore` (SQLite ``pki.db``) or PostgreSQL (``sync.central.pg_pki``)."""
+
+    def new(self, station_id: str, ttl_s: float, *, now: float | None = None) -> str: ...
+    def redeem(self, token: str, station_id: str, *, now: float | None = None) -> bool: ...
+    def unredeem(self, token: str, *, used_at: float) -> None: ...
+    def pending(self, *, now: float | None = None) -> list[tuple[str, float]]: ...
 
 
 class TokenStore:
@@ -61,7 +71,7 @@ class TokenStore:
         try:
             conn.execute(
                 "INSERT INTO tokens(token_hash, station_id, created_at, expires_at) VALUES (?,?,?,?)",
-                (_hash(token), station_id, t, t + ttl_s),
+                (token_hash(token), station_id, t, t + ttl_s),
             )
         finally:
             conn.close()
@@ -75,7 +85,7 @@ class TokenStore:
             cur = conn.execute(
                 "UPDATE tokens SET used_at=? WHERE token_hash=? AND station_id=?"
                 " AND used_at IS NULL AND expires_at > ?",
-                (t, _hash(token), station_id, t),
+                (t, token_hash(token), station_id, t),
             )
             return cur.rowcount == 1
         finally:
@@ -86,7 +96,8 @@ class TokenStore:
         conn = self._connect()
         try:
             conn.execute(
-                "UPDATE tokens SET used_at=NULL WHERE token_hash=? AND used_at=?", (_hash(token), used_at)
+                "UPDATE tokens SET used_at=NULL WHERE token_hash=? AND used_at=?",
+                (token_hash(token), used_at),
             )
         finally:
             conn.close()

@@ -3,7 +3,7 @@
 An enrollment document (a dict) becomes deterministic CBOR, is sealed with HPKE (RFC 9180) to the
 central office's public key and signed by the station's identity key (ECDSA P-256)::
 
-    envelope = CBOR tag 55799-free array [FORMAT_VERSION, header_bytes, enc_and_ct, signature]
+    envelope = CBOR array (no tags) [FORMAT_VERSION, header_bytes, enc_and_ct, signature]
     header   = canonical CBOR map {v, packet_id, station_id, created_at, suite, ct_len}
     signature = ECDSA-P256-SHA256(b"enrollment-station/packet/v1" || len || header || len || enc_and_ct)
 
@@ -12,9 +12,12 @@ another ciphertext; the signature covers header and ciphertext, so nothing can b
 re-signed by another station unnoticed. Suites: ``x25519`` (DHKEM-X25519, HKDF-SHA256,
 AES-256-GCM) and ``mlkem768-x25519`` (the ML-KEM-768 + X25519 hybrid KEM, same KDF and AEAD).
 
-Parsing is strict: sizes are bounded before decoding, types and keys are exact, nothing trails;
-any malformed, truncated, oversize, tampered or re-signed envelope raises :class:`PacketError`
-and nothing else.
+Parsing is strict and linear-time: the envelope and its header are read with a fixed-shape reader
+(``packetformat.cbor.Reader``: exactly an array of four, exactly six header fields in canonical
+order, each of its one type and size) and the decrypted document with the same bounded, tag-free,
+canonical-only reader (``packetformat.cbor.decode``); sizes are checked before a byte is decoded,
+nothing trails. Any malformed, truncated, oversize, tampered or re-signed envelope raises
+:class:`PacketError` (with a dotted ``code``) and nothing else.
 """
 
 from __future__ import annotations
@@ -33,12 +36,18 @@ from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from packetformat.cbor import CborError, Limits, Reader, canonical_key_order, decode
+
 FORMAT_VERSION = 1
 MAX_PACKET_BYTES = 8 * 1024 * 1024
 SUITES = ("x25519", "mlkem768-x25519")
 _DOMAIN = b"enrollment-station/packet/v1"
-_HEADER_KEYS = {"v", "packet_id", "station_id", "created_at", "suite", "ct_len"}
+_HEADER_TEXT = {"packet_id": 36, "station_id": 128, "suite": 32}  # text fields and their byte limits
+_HEADER_ORDER = canonical_key_order(["v", "packet_id", "station_id", "created_at", "suite", "ct_len"])
 _MAX_HEADER = 1024
+_HEADER_LIMITS = Limits(max_bytes=_MAX_HEADER, max_depth=1, max_items=13)
+# A sealed enrollment document: a few hundred items, nested a few levels (face checks are nested).
+DOCUMENT_LIMITS = {"max_depth": 16, "max_items": 65536}
 _MAX_SIG = 80  # DER ECDSA P-256 signatures are at most 72 bytes
 _X25519_PUB = 32
 _MLKEM_PUB = 1184
@@ -46,7 +55,14 @@ _MLKEM_SEED = 64
 
 
 class PacketError(Exception):
-    """A packet that is malformed, truncated, oversize, tampered, re-signed or undecryptable."""
+    """A packet that is malformed, truncated, oversize, tampered, re-signed or undecryptable.
+
+    ``code`` is dotted (``packet.cbor.tag``, ``packet.signature``...); the message says what failed.
+    """
+
+    def __init__(self, message: str, *, code: str = "packet.invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -227,22 +243,6 @@ def seal(
     return SealedPacket(packet_id=packet_id, envelope=envelope, created_at=created)
 
 
-def _decode_exact(data: bytes, what: str) -> Any:
-    """Decode one CBOR item that must span ``data`` exactly; every failure is a PacketError."""
-    import io
-
-    stream = io.BytesIO(data)
-    try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except RecursionError as exc:
-        raise PacketError(f"{what}: nested too deeply") from exc
-    except Exception as exc:  # cbor2 raises several types on malformed input
-        raise PacketError(f"{what}: not valid CBOR ({type(exc).__name__})") from exc
-    if stream.tell() != len(data):
-        raise PacketError(f"{what}: trailing bytes after the CBOR item")
-    return item
-
-
 def _check_uuid7(value: str) -> None:
     try:
         u = uuid.UUID(value)
@@ -252,68 +252,74 @@ def _check_uuid7(value: str) -> None:
         raise PacketError("header: packet_id is not a canonical UUIDv7")
 
 
+def _cbor_failure(what: str, exc: CborError) -> PacketError:
+    return PacketError(f"{what}: {exc}", code=f"packet.{exc.code}")
+
+
 def _parse_header(header_bytes: bytes) -> PacketHeader:
-    raw = _decode_exact(header_bytes, "header")
-    if not isinstance(raw, dict) or set(raw) != _HEADER_KEYS:
-        raise PacketError("header: wrong set of fields")
-    types: dict[str, type] = {
-        "v": int,
-        "packet_id": str,
-        "station_id": str,
-        "created_at": int,
-        "suite": str,
-        "ct_len": int,
-    }
-    for key, kind in types.items():
-        if type(raw[key]) is not kind:
-            raise PacketError(f"header: field {key} has the wrong type")
-    if raw["v"] != FORMAT_VERSION:
-        raise PacketError(f"header: format version {raw['v']} is not supported")
-    if raw["suite"] not in SUITES:
+    """The header map, read field by field in its one canonical order (nothing else is decoded)."""
+    try:
+        r = Reader(header_bytes, _HEADER_LIMITS)
+        r.map(len(_HEADER_ORDER), "header")
+        raw: dict[str, int | str] = {}
+        for key in _HEADER_ORDER:
+            r.key(key)
+            if key in _HEADER_TEXT:
+                raw[key] = r.text(f"header field {key}", _HEADER_TEXT[key])
+            else:
+                raw[key] = r.uint(f"header field {key}")
+        r.finish()
+    except CborError as exc:
+        raise _cbor_failure("header", exc) from None
+    version, created_at, ct_len = int(raw["v"]), int(raw["created_at"]), int(raw["ct_len"])
+    packet_id, station_id, suite = str(raw["packet_id"]), str(raw["station_id"]), str(raw["suite"])
+    if version != FORMAT_VERSION:
+        raise PacketError(f"header: format version {version} is not supported")
+    if suite not in SUITES:
         raise PacketError("header: unknown suite")
-    if not (0 < len(raw["station_id"]) <= 128) or not raw["station_id"].isprintable():
+    if not (0 < len(station_id) <= 128) or not station_id.isprintable():
         raise PacketError("header: station_id is empty, too long or not printable")
-    if not (0 <= raw["created_at"] < 2**40):
+    if not (0 <= created_at < 2**40):
         raise PacketError("header: created_at out of range")
-    _check_uuid7(raw["packet_id"])
-    header = PacketHeader(
-        raw["v"], raw["packet_id"], raw["station_id"], raw["created_at"], raw["suite"], raw["ct_len"]
-    )
-    if header.to_cbor() != header_bytes:
+    _check_uuid7(packet_id)
+    header = PacketHeader(version, packet_id, station_id, created_at, suite, ct_len)
+    if header.to_cbor() != header_bytes:  # the reader is canonical-only: this is a second lock
         raise PacketError("header: not in canonical form")
     return header
 
 
 def parse(envelope: bytes, *, max_size: int = MAX_PACKET_BYTES) -> Envelope:
-    """Decode an envelope without any cryptography; strict and bounded."""
+    """Decode an envelope without any cryptography: a fixed-shape, bounded, linear-time read.
+
+    Exactly ``[uint version, bytes header, bytes ciphertext, bytes signature]`` and nothing else;
+    sizes are checked against their limits before a byte of the item is touched.
+    """
     if not isinstance(envelope, bytes | bytearray | memoryview):
         raise PacketError("an envelope must be bytes")
     data = bytes(envelope)
     if len(data) > max_size:
-        raise PacketError(f"the packet is {len(data)} bytes, over the {max_size}-byte limit")
+        raise PacketError(
+            f"the packet is {len(data)} bytes, over the {max_size}-byte limit", code="packet.size"
+        )
     if len(data) < 8:
-        raise PacketError("the packet is truncated")
-    # A 4-element array of definite length is the only accepted top level (no indefinite lengths).
-    if data[0] != 0x84:
-        raise PacketError("not an envelope (expected a 4-element CBOR array)")
-    item = _decode_exact(data, "envelope")
-    if not isinstance(item, list) or len(item) != 4:
-        raise PacketError("not an envelope (expected a 4-element CBOR array)")
-    version, header_bytes, ciphertext, signature = item
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise PacketError("unsupported envelope version")
-    for name, value in (("header", header_bytes), ("ciphertext", ciphertext), ("signature", signature)):
-        if not isinstance(value, bytes):
-            raise PacketError(f"{name} must be a byte string")
-    if len(header_bytes) > _MAX_HEADER:
-        raise PacketError("header too large")
-    if not (8 <= len(signature) <= _MAX_SIG):
+        raise PacketError("the packet is truncated", code="packet.cbor.truncated")
+    try:
+        r = Reader(data, Limits(max_bytes=max_size, max_depth=1, max_items=5))
+        r.array(4, "envelope")
+        version = r.uint("envelope version")
+        if version != FORMAT_VERSION:
+            raise PacketError("unsupported envelope version", code="packet.version")
+        header_bytes = r.bytes_("header", _MAX_HEADER)
+        ciphertext = r.bytes_("ciphertext", max_size)
+        signature = r.bytes_("signature", _MAX_SIG)
+        r.finish()
+    except CborError as exc:
+        raise _cbor_failure("envelope", exc) from None
+    if len(signature) < 8:
         raise PacketError("signature has an impossible length")
     header = _parse_header(header_bytes)
     if header.ct_len != len(ciphertext) or len(ciphertext) <= _kem(header.suite).enc_length() + 16:
         raise PacketError("ciphertext length does not match the header")
-    if cbor2.dumps([version, header_bytes, ciphertext, signature], canonical=True) != data:
-        raise PacketError("envelope not in canonical form")
     return Envelope(header=header, header_bytes=header_bytes, ciphertext=ciphertext, signature=signature)
 
 
@@ -346,9 +352,10 @@ def open_packet(
         plaintext = _suite(env.header.suite).decrypt(env.ciphertext, private, info=_info(env.header_bytes))
     except Exception as exc:  # InvalidTag or a malformed encapsulated key
         raise PacketError("the packet cannot be decrypted with this key (wrong key or damaged)") from exc
-    document = _decode_exact(plaintext, "document")
+    try:
+        document = decode(plaintext, Limits(max_bytes=max_size, **DOCUMENT_LIMITS))
+    except CborError as exc:
+        raise _cbor_failure("document", exc) from None
     if not isinstance(document, dict):
-        raise PacketError("document: not a map")
-    if cbor2.dumps(document, canonical=True) != plaintext:
-        raise PacketError("document: not in canonical form")
+        raise PacketError("document: not a map", code="packet.document")
     return document
