@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from packetformat.packet import open_packet
 from station.auth import OperatorDirectory, OperatorFile, Role
 from station.home import StationHome
-from station.packet import open_packet
 from station.session import open_station
 from tests.sync_live import make_example
 
