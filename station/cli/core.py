@@ -136,7 +136,7 @@ def enroll_cmd(
             " asked). Leave --operator out to import as a technician."
         )
     if example is not None:
-        from station.enrollment import write_example
+        from station.enrollment.example import write_example
 
         path = write_example(example)
         click.echo(f"Example enrollment written: {path}")
@@ -146,7 +146,7 @@ def enroll_cmd(
     import dataclasses
 
     from station.commit import commit_enrollment
-    from station.enrollment import load_enrollment
+    from station.enrollment.files import load_enrollment
     from station.enrollment.model import TECHNICIAN_IMPORT
     from station.errors import ValidationFailed
     from station.session import open_station

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from pathlib import Path
 from typing import Any
 
 from station.enrollment.quality import nfiq2_label
@@ -293,13 +292,6 @@ class Enrollment:
     # Who vouches for the capture: an operator logged in with PIN and finger (the kiosk, or
     # `station enroll --operator`), or a technician importing files without an operator's login.
     entered_by: str = "operator"
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
-        """Build from parsed ``enrollment.json`` and the image files it names (see ``files.py``)."""
-        from station.enrollment.files import enrollment_from_json
-
-        return enrollment_from_json(data, base_dir, station_id=station_id)
 
     def sign_offs(self) -> list[SignOff]:
         """Every supervisor sign-off in the record (finger exceptions first, then the face)."""
