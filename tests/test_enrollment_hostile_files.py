@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from station.enrollment import enrollment_from_json, load_enrollment, write_example
 from station.enrollment import files as enrollment_files
+from station.enrollment.example import write_example
+from station.enrollment.files import enrollment_from_json, load_enrollment
 from station.errors import ValidationFailed
 
 pytestmark = pytest.mark.timeout(60)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from station.enrollment import write_example
+from station.enrollment.example import write_example
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)
@@ -62,7 +62,7 @@ echo "== kiosk"
 import sys
 from pathlib import Path
 from station.commit import commit_enrollment
-from station.enrollment import load_enrollment
+from station.enrollment.files import load_enrollment
 from station.errors import StationError
 from station.home import StationHome
 from station.session import open_station
