@@ -524,6 +524,50 @@ def test_server_header_names_no_software(
         e = http.post(f"{server.enroll_url}/v1/enroll", json={})
     for response in (r, e):
         assert response.headers["server"] == "central"
+    ctx = ssl.create_default_context(cafile=str(home.ca_cert))
+    eport = int(server.enroll_url.rsplit(":", 1)[1])
+    for garbage in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n"):
+        with (
+            socket.create_connection(("127.0.0.1", eport), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(garbage)
+            head = tls.recv(4096).split(b"\r\n\r\n")[0].decode()
+        assert head.startswith("HTTP/1.0 400") and "Server: central" in head, head
         assert (
             "aiohttp" not in str(response.headers).lower() and "python" not in str(response.headers).lower()
         )
+
+
+@pytest.mark.slow
+def test_soak_a_real_station_syncs_through_hundreds_of_slow_enrollment_clients(tmp_path: Path) -> None:
+    """The review's soak with the real agent: ``station sync once`` while 600 clients stall."""
+    from tests.sync_live import make_example, make_station, provision, running_central, station_cli
+
+    example = make_example(tmp_path / "example")
+    with running_central(tmp_path / "central") as central:
+        home = tmp_path / "st"
+        ids = make_station(home, 2, example, station_id="soak-station")
+        provision(central, home, "soak-station")
+        eport = int(central.enroll_url.rsplit(":", 1)[1])
+        ca = CentralHome(central.home)
+        held: list[socket.socket] = []
+        try:
+            for i in range(600):
+                if i < 15:  # TLS done, headers never finished (within the per-address cap)
+                    s = tls_to(ca, eport)
+                    s.sendall(b"POST /v1/enroll HTTP/1.1\r\nHost: central\r\n")
+                    held.append(s)
+                else:  # TCP only, or half a ClientHello (past the cap: refused at once)
+                    s = socket.create_connection(("127.0.0.1", eport), timeout=10)
+                    if i % 2:
+                        s.sendall(b"\x16\x03\x01")
+                    held.append(s)
+            start = time.monotonic()
+            out = station_cli(home, "sync", "once")
+            assert "acked 2 now" in out.stdout, out.stdout + out.stderr
+            assert time.monotonic() - start < 60
+            assert all(central.stored(pid) is not None for pid in ids)
+        finally:
+            for s in held:
+                s.close()
