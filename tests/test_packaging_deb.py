@@ -139,6 +139,13 @@ def test_install_remove_purge_in_throwaway_root(deb: Path, tmp_path: Path) -> No
     assert verify == [], "\n".join(verify)
     assert [ln for ln in lines if ln.startswith("UDEV ")] == []
 
+    made = reports["initialised"]["paths"]
+    for path in ("/var/lib/station/queue.db", "/var/lib/station/keys/db.cred"):
+        assert made[path] == {"mode": "0o600", "owner": "station", "group": "station"}, path
+    assert made["/etc/station/station.toml"] == {"mode": "0o640", "owner": "root", "group": "station"}
+    services = [ln for ln in lines if ln.startswith("SERVICE ")]
+    assert services == ["SERVICE ok status --json", "SERVICE ok purge", "SERVICE ok audit verify"], services
+
     removed = reports["removed"]
     assert removed["paths"]["/opt/enrollment-station/bin/station"] is None
     assert removed["paths"]["/var/lib/station/queue.db"] is not None, "remove keeps data"
