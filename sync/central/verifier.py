@@ -223,7 +223,7 @@ class VerifierPool:
             watchdog.cancel()
             self._replace(worker)
             if fired.is_set():
-                log.warning("verify.timeout budget=%.1fs", budget)
+                log.warning("verify.timeout budget=%gs", budget)
                 return {"error": "budget", "message": f"checking the packet took more than {budget:g} s"}
             log.warning("verify.worker_lost")
             return {"error": "budget", "message": "checking the packet exhausted its worker's budget"}
