@@ -39,7 +39,8 @@ def render_dashboard(statuses: list[StationStatus], totals: dict[str, int], cent
 <title>Central: station sync status</title><style>{_STYLE}</style></head>
 <body><h1>Station sync status</h1>
 <p><small>{html.escape(central_id)} · {totals.get("packets", 0)} packets stored ·
-{totals.get("partial_uploads", 0)} uploads in progress · refreshed {html.escape(iso_utc(now))},
+{totals.get("partial_uploads", 0)} uploads in progress ({totals.get("partial_bytes", 0)} bytes) ·
+refreshed {html.escape(iso_utc(now))},
 every {REFRESH_S} s</small></p>
 <table><thead><tr><th>Station</th><th>Last seen</th><th>Pending</th><th>Oldest pending</th>
 <th>Certificate expires</th><th>Stored</th><th>Alerts</th></tr></thead>

@@ -61,7 +61,9 @@ class StationCollector(Collector):
         stored_bytes.add_metric([], float(totals.get("bytes", 0)))
         partial = GaugeMetricFamily("central_partial_uploads", "Uploads started and not finalised")
         partial.add_metric([], float(totals.get("partial_uploads", 0)))
-        return [pending, seen, oldest, expiry, alerts, stored, stored_bytes, partial]
+        partial_bytes = GaugeMetricFamily("central_partial_upload_bytes", "Bytes held by unfinished uploads")
+        partial_bytes.add_metric([], float(totals.get("partial_bytes", 0)))
+        return [pending, seen, oldest, expiry, alerts, stored, stored_bytes, partial, partial_bytes]
 
 
 class Metrics:

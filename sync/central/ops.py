@@ -31,6 +31,7 @@ class StationStatus:
     packets_stored: int
     version: str | None
     alerts: list[str] = field(default_factory=list)
+    partial_uploads: int = 0  # unfinished uploads held at central for this station
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +63,9 @@ def station_statuses(
     t = time.time() if now is None else now
     rows = {r.station_id: r for r in storage.stations()}
     certs = {s[len(STATION_URI_PREFIX) :]: c for s, c in issued.items() if s.startswith(STATION_URI_PREFIX)}
+    unfinished: dict[str, int] = {}
+    for p in storage.partials():
+        unfinished[p.station_id] = unfinished.get(p.station_id, 0) + 1
     stored_alerts: dict[str, list[str]] = {}
     for alert in storage.alerts():
         kinds = stored_alerts.setdefault(alert.station_id, [])
@@ -84,6 +88,7 @@ def station_statuses(
             cert_not_after=cert_end,
             packets_stored=row.packets_stored if row else 0,
             version=hb.get("version") if hb else None,
+            partial_uploads=unfinished.get(sid, 0),
         )
         if status.last_seen is None or t - status.last_seen > SILENT_AFTER_S:
             status.alerts.append("silent")
@@ -100,7 +105,7 @@ def station_statuses(
 
 def format_table(statuses: list[StationStatus], *, now: float | None = None) -> str:
     t = time.time() if now is None else now
-    header = ("STATION", "LAST SEEN", "PENDING", "OLDEST", "CERT EXPIRES", "STORED", "ALERTS")
+    header = ("STATION", "LAST SEEN", "PENDING", "OLDEST", "CERT EXPIRES", "STORED", "UNFINISHED", "ALERTS")
     lines = [header]
     for s in statuses:
         seen = "never" if s.last_seen is None else f"{human_age(t - s.last_seen)} ago"
@@ -112,6 +117,7 @@ def format_table(statuses: list[StationStatus], *, now: float | None = None) -> 
                 human_age(s.oldest_pending_age_s),
                 iso_utc(s.cert_not_after),
                 str(s.packets_stored),
+                str(s.partial_uploads),
                 ",".join(s.alerts) or "ok",
             )
         )
