@@ -377,9 +377,11 @@ def open_cmd(
 
 from sync.central.cli_backup import backup_cmd  # noqa: E402  (subcommands in their own modules)
 from sync.central.cli_db import db_group  # noqa: E402
+from sync.central.cli_export import export_cmd  # noqa: E402
 
 cli.add_command(db_group)
 cli.add_command(backup_cmd)
+cli.add_command(export_cmd)
 
 
 def main() -> None:

@@ -326,6 +326,21 @@ class PgStorage:
             ).fetchall()
         return [self._row(r) for r in rows]
 
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]:
+        """(station id, packet id) of the packets received in [since, until) (ISO 8601 UTC with ``Z``).
+
+        The day bounds let PostgreSQL scan only the partitions of those days.
+        """
+        first = received_day(since)
+        last = received_day(until)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT station_id, packet_id FROM packets WHERE received_day >= %s AND received_day <= %s"
+                " AND received_at >= %s AND received_at < %s ORDER BY received_at, station_id, packet_id",
+                (first, last, since, until),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
         """Key, envelope, row and the end of the partial upload in ONE transaction; first one wins."""
         if hashlib.sha256(envelope).hexdigest() != packet.sha256:

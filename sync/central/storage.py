@@ -127,6 +127,7 @@ class Storage(Protocol):
     # stored packets
     def stored(self, station_id: str, packet_id: str) -> StoredPacket | None: ...
     def find_packet(self, packet_id: str) -> list[StoredPacket]: ...
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]: ...
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket: ...
     def envelope(self, sha256: str) -> bytes: ...
     # stations, heartbeats, alerts
@@ -359,6 +360,16 @@ class SqliteStorage:
                 (packet_id,),
             ).fetchall()
         return [self._row(r) for r in rows]
+
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]:
+        """(station id, packet id) of the packets received in [since, until) (ISO 8601 UTC with ``Z``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT station_id, packet_id FROM packets WHERE received_at >= ? AND received_at < ?"
+                " ORDER BY received_at, station_id, packet_id",
+                (since, until),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
         """Blob durable first, then the metadata row; returns the row now stored (first one wins)."""
