@@ -569,10 +569,8 @@ async def serve(
     (``--workers N``): each worker process serves on the same sockets.
     """
     central = Central(home, max_packet_bytes=options.max_packet_bytes)
-    if central.backend.dialect == "postgresql":  # another node may have revoked while this was down
-        central.authority.publish_crl()
-    else:
-        central.authority.refresh_crl_if_due()
+    central.authority.refresh_crl_if_due()
+    central.authority.sync_crl()  # another node may have revoked while this one was down
     central.crl.check()
     ingest_runner = web.AppRunner(central.ingest_app(), access_log=None, handle_signals=False)
     enroll_runner = web.AppRunner(central.enroll_app(), access_log=None, handle_signals=False)
