@@ -14,6 +14,7 @@ APT_PACKAGES=(
   systemd udev cage                # systemd-analyze verify/security for the units (cage: kiosk compositor)
   fakeroot dpkg-dev                # building the .deb
   poppler-utils                    # pdftoppm for looking at printed receipts
+  chromium chromium-driver         # the ops dashboard test drives a real headless Chromium (selenium)
   postgresql                       # central's PostgreSQL backend: tests start throwaway clusters with it
 )
 
@@ -43,7 +44,7 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing the project and its dependencies into .venv"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[all,dev]'
   touch "$stamp"
 fi
 echo "setup: ready (.venv/bin/station, .venv/bin/central)"

@@ -35,6 +35,8 @@ from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_p
 from sync.pki.ca import CA, cert_pem, create_ca, issue_leaf, key_pem, load_ca, new_ec_key
 
 REPO = Path(__file__).resolve().parent.parent
+# Where test stations stand, for 'central token new' (a station new to the registry needs it).
+TEST_LOCATION = ("--district", "Lahore", "--tehsil", "Lahore City", "--union-council", "UC-1")
 FACE = b"\xff\xd8" + bytes(300)
 DOC: dict[str, Any] = {
     "demographics": {"name_en": "Test Person", "cnic": "35202-1234567-1"},

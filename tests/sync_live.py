@@ -17,6 +17,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.central_support import TEST_LOCATION
+
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 30.0
 
@@ -79,7 +81,7 @@ class Central:
 
     def token(self, station_id: str, ttl: str = "1h") -> str:
         return (
-            central_cli(self.home, "token", "new", "--station", station_id, "--ttl", ttl)
+            central_cli(self.home, "token", "new", "--station", station_id, *TEST_LOCATION, "--ttl", ttl)
             .stdout.strip()
             .splitlines()[-1]
         )
@@ -320,7 +322,7 @@ def commit_packets(home: Path, example: Path, count: int) -> list[str]:
     (``station.commit.commit_enrollment``, what ``station enroll --from-json`` does, without a process
     per packet); the packet ids, oldest first. Seal after ``provision`` to seal to central's key."""
     from station.commit import commit_enrollment
-    from station.enrollment import load_enrollment
+    from station.enrollment.files import load_enrollment
     from station.home import StationHome
     from station.session import open_station
 

@@ -33,6 +33,7 @@ from sync.common.wire import packet_path
 from sync.pki.ca import new_ec_key
 from tests.central_support import (
     REPO,
+    TEST_LOCATION,
     CentralProcess,
     Client,
     csr_for,
@@ -145,7 +146,7 @@ def test_concurrent_finalise_on_two_nodes_stores_once_with_one_receipt(nodes: No
 
 
 def test_one_time_token_is_spent_once_across_nodes(nodes: Nodes) -> None:
-    out = central(nodes.home_a, "token", "new", "--station", "uc-token", "--ttl", "10m")
+    out = central(nodes.home_a, "token", "new", "--station", "uc-token", *TEST_LOCATION, "--ttl", "10m")
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     for _ in range(3):  # also a token made on A is known to B, and to neither twice

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from drivers.device_url import DeviceURL
 from drivers.errors import DeviceError, DeviceTimeout, ProtocolError, UnsupportedURL
 from drivers.r30x import protocol as p
 from drivers.r30x import rates
@@ -35,7 +36,6 @@ from drivers.r30x.simulator import R30xSimulator
 from drivers.transport.base import Transport
 from drivers.transport.serial import SerialTransport
 from drivers.transport.trace import TraceTransport
-from drivers.url import DeviceURL
 
 DEFAULT_BAUD = 57600
 DEFAULT_MAX_BAUD = 115200

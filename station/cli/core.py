@@ -106,7 +106,7 @@ def enroll_cmd(
     if (from_json is None) == (example is None):
         raise click.UsageError("Give exactly one of --from-json FILE or --example DIR.")
     if example is not None:
-        from station.enrollment import write_example
+        from station.enrollment.example import write_example
 
         path = write_example(example)
         click.echo(f"Example enrollment written: {path}")
@@ -116,7 +116,7 @@ def enroll_cmd(
     import dataclasses
 
     from station.commit import commit_enrollment
-    from station.enrollment import load_enrollment
+    from station.enrollment.files import load_enrollment
     from station.errors import ValidationFailed
     from station.session import open_station
 

@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from pathlib import Path
 from typing import Any
 
 from station.enrollment.quality import nfiq2_label
@@ -288,13 +287,6 @@ class Enrollment:
     operator_id: str
     station_id: str
     policy_version: int = 0  # the policy the enrollment was captured under (0: the built-in default)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
-        """Build from parsed ``enrollment.json`` and the image files it names (see ``files.py``)."""
-        from station.enrollment.files import enrollment_from_json
-
-        return enrollment_from_json(data, base_dir, station_id=station_id)
 
     def sign_offs(self) -> list[SignOff]:
         """Every supervisor sign-off in the record (finger exceptions first, then the face)."""

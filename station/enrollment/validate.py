@@ -29,7 +29,7 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from station.enrollment.model import (
@@ -43,6 +43,7 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.problem import Problem
 from station.errors import ValidationFailed
 from station.policy.default import BUILTIN
 from station.policy.model import Policy, Requirement
@@ -63,14 +64,6 @@ _CNIC_RE = re.compile(r"^[1-7]\d{4}-\d{7}-\d$")
 _LATIN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*[A-Za-z.]$")
 _URDU_PUNCT = set(" ،۔.-/(),:'\"")
 _DIGITS = set("0123456789۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩#")
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    code: str
-    en: str
-    ur: str
 
 
 def ltr_isolate(text: str) -> str:

@@ -6,7 +6,8 @@ Every command takes ``--home DIR`` (default ``$CENTRAL_HOME``, else ``/var/lib/c
 First steps:
   central --home /tmp/central ca init
   central --home /tmp/central ca fingerprint
-  central --home /tmp/central token new --station uc-lhr-0421-01
+  central --home /tmp/central token new --station uc-lhr-0421-01 \
+      --district Lahore --tehsil "Lahore City" --union-council "UC-421"
   central --home /tmp/central serve --port 8443
   central --home /tmp/central status
 """
@@ -25,6 +26,7 @@ from typing import Any
 import click
 
 from packetformat.packet import SUITES
+from sync.central.cli_station import station_group, status_cmd
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
 from sync.pki.ca import PKIError, cert_pem, load_cert
@@ -175,11 +177,30 @@ def token_group() -> None:
 
 @token_group.command("new")
 @click.option("--station", "station_id", required=True, help="Station id the token is for.")
+@click.option("--district", default=None, help="District the station stands in (registry).")
+@click.option("--tehsil", default=None, help="Tehsil the station stands in.")
+@click.option("--union-council", "union_council", default=None, help="Union council the station serves.")
+@click.option("--label", default="", help="Free text shown to ops (a building, a counter; no names).")
 @click.option("--ttl", default="24h", show_default=True, help="Validity: e.g. 30m, 24h, 7d.")
 @click.pass_context
-def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
-    """Create a one-time token for STATION; the token alone is on the last line."""
+def token_new(
+    ctx: click.Context,
+    station_id: str,
+    district: str | None,
+    tehsil: str | None,
+    union_council: str | None,
+    label: str,
+    ttl: str,
+) -> None:
+    """Create a one-time token for STATION and record where it stands; the token is on the last line.
+
+    A station new to the registry needs --district, --tehsil and --union-council; for one already
+    registered they may be left out (a new token after a repair) or given to correct the record.
+    """
     from sync.central.authority import Authority
+    from sync.central.cli_station import location_from
+    from sync.central.database import open_backend
+    from sync.central.registry import prepare_token
 
     if not valid_station_id(station_id):
         raise click.BadParameter(
@@ -189,7 +210,17 @@ def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
         seconds = parse_duration(ttl)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from exc
-    token = Authority(_home(ctx)).new_token(station_id, seconds)
+    home = _home(ctx)
+    home.require()
+    location = location_from(district, tehsil, union_council, label)
+    backend = open_backend(home)
+    try:
+        prepare_token(backend.storage, station_id, location)
+        token = Authority(home, tokens=backend.tokens, registry=backend.registry).new_token(
+            station_id, seconds
+        )
+    finally:
+        backend.close()
     expires = dt.datetime.fromtimestamp(time.time() + seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     click.echo(f"one-time enrollment token for {station_id}, valid until {expires}:")
     click.echo(token)
@@ -204,8 +235,20 @@ def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
 def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, days: float | None) -> None:
     """Issue a station certificate from a CSR file without a token (at the office)."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
+    from sync.central.registry import retired_message
 
-    cert = Authority(_home(ctx)).issue_from_csr(csr_path.read_text(), station_id, days=days)
+    home = _home(ctx)
+    home.require()
+    backend = open_backend(home)
+    try:
+        if backend.storage.station_state(station_id) == "retired":
+            raise CentralError(retired_message(station_id))
+        authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
+        cert = authority.issue_from_csr(csr_path.read_text(), station_id, days=days)
+        backend.storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())
+    finally:
+        backend.close()
     out.write_bytes(cert_pem(cert))
     click.echo(f"issued {station_id} serial {cert.serial_number:x} until {cert.not_valid_after_utc:%Y-%m-%d}")
 
@@ -216,8 +259,17 @@ def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, da
 def revoke_cmd(ctx: click.Context, target: str) -> None:
     """Revoke every certificate of station TARGET (or urn:ops:NAME, or serial 0xHEX); new CRL."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
 
-    count = Authority(_home(ctx)).revoke(target)
+    home = _home(ctx)
+    home.require()
+    backend = open_backend(home)
+    try:
+        count = Authority(home, tokens=backend.tokens, registry=backend.registry).revoke(target)
+        if count and valid_station_id(target):
+            backend.storage.mark_revoked(target, time.time())
+    finally:
+        backend.close()
     if count == 0:
         raise CentralError(
             f"no unrevoked certificate for {target!r}: check the station id with 'central status'"
@@ -305,35 +357,7 @@ def serve_cmd(
         raise CentralError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-# -- ops ---------------------------------------------------------------------------------------
-@cli.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def status_cmd(ctx: click.Context, as_json: bool) -> None:
-    """One line per station: last seen, pending, oldest pending, certificate expiry, alerts."""
-    from sync.central.authority import Authority
-    from sync.central.database import open_backend
-    from sync.central.ops import format_table, station_statuses
-
-    home = _home(ctx)
-    home.require()
-    backend = open_backend(home)
-    authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
-    try:
-        statuses = station_statuses(backend.storage, authority.registry.latest())
-        totals = backend.storage.totals()
-    finally:
-        backend.close()
-    if as_json:
-        click.echo(json.dumps({"stations": [s.to_json() for s in statuses], "totals": totals}, indent=2))
-    else:
-        click.echo(format_table(statuses))
-        click.echo(
-            f"\n{totals['packets']} packets stored, {totals['partial_uploads']} uploads in progress"
-            f" ({totals.get('partial_bytes', 0)} bytes)"
-        )
-
-
+# -- ops: status and the station registry (sync/central/cli_station.py) --------------------------
 # -- back office -------------------------------------------------------------------------------
 @cli.command("open")
 @click.argument("packet_id")
@@ -382,15 +406,16 @@ from sync.central.cli_export import export_cmd  # noqa: E402
 cli.add_command(db_group)
 cli.add_command(backup_cmd)
 cli.add_command(export_cmd)
+cli.add_command(status_cmd)
+cli.add_command(station_group)
 
 
-def main() -> None:
-    """Console entry point: errors become a clear message and exit status 1."""
-    from station.cli.entry import run
-
-    run(cli, (CentralError, PKIError), _describe)
+def handled_errors() -> tuple[type[BaseException], ...]:
+    """The errors the ``central`` command prints as one line instead of a traceback."""
+    return (CentralError, PKIError)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """One line for a handled error: ``error [code]: message``."""
     code = getattr(exc, "code", None) or ("central.pki" if isinstance(exc, PKIError) else "central.error")
     return f"error [{code}]: {exc}"
