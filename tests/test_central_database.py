@@ -23,6 +23,7 @@ import pytest
 
 from packetformat.packet import parse
 from sync.central.home import CentralHome
+from sync.central.migrate import latest
 from sync.central.storage import SqliteStorage
 from sync.common.wire import packet_path
 from tests.central_support import REPO, CentralProcess, http_client, make_home, sealed, station_client, upload
@@ -92,7 +93,9 @@ def test_init_migrate_check_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     check = central(home, "db", "check", "--json")
     assert check.returncode == 0, check.stdout + check.stderr
     report = json.loads(check.stdout)
-    assert report["backend"] == "postgresql" and report["schema"] == report["schema_needed"] == 1
+    assert report["backend"] == "postgresql" and report["schema"] == report["schema_needed"] == latest(
+        "postgresql"
+    )
     part = report["partitions"]
     assert part["today_present"] and part["days_ahead"] >= 7 and part["rows_in_default"] == 0
     assert report["rows"]["certificates"] == 0 and report["problems"] == []
@@ -144,7 +147,9 @@ def test_serve_refuses_to_start_half_working(pg_cluster: Cluster, tmp_path: Path
         line = one_error_line(central(home.root, "serve", "--port", "0"), "storage.schema_older")
         assert "central db migrate" in line
         migrated = central(home.root, "db", "migrate")
-        assert migrated.returncode == 0 and "schema 0 -> 1" in migrated.stdout, migrated.stderr
+        assert migrated.returncode == 0 and f"schema 0 -> {latest('postgresql')}" in migrated.stdout, (
+            migrated.stderr
+        )
         node = CentralProcess(home)
         node.stop()
     finally:
@@ -169,7 +174,7 @@ def test_sqlite_database_from_before_migrations_is_upgraded(tmp_path: Path) -> N
     conn.close()
     store = SqliteStorage(db, tmp_path / "blobs", tmp_path / "uploads")
     try:
-        assert store.schema == 2
+        assert store.schema == latest("sqlite")
         row = store.stored("uc-old", "p-1")
         assert row is not None and row.receipt == b"\x01" and row.cert_der == b"\x02"
         assert store.stored("uc-other", "p-1") is None

@@ -72,6 +72,7 @@ def conditions(th: Thresholds, now: float) -> list[tuple[str, str]]:
         "audit_broken": stored("audit_broken"),
         "audit_rewound": stored("audit_rewound"),
         "conflict": stored("conflict"),
+        "packet_id_reused": stored("packet_id_reused"),  # this station used another's packet id
         "silent": f"coalesce(s.last_seen, s.created_at) < {n} - {_num(th.silent_after_s)}",
         "cert_expired": f"s.revoked_at IS NULL AND s.cert_not_after <= {n}",
         "cert_expiring": (
