@@ -93,6 +93,11 @@ def test_iso_format_by_ids_and_check(office: tuple[ExportSetup, list[str]], tmp_
     check = central_cli(setup.home.root, "export", "--check", str(out / f"{ids[0]}.zip"))
     assert "finger.fir: finger 1  WSQ 400x500" in check.stdout
     assert "face.fac: face token  JPEG 480x640  2 feature points" in check.stdout
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes((out / f"{ids[0]}.zip").read_bytes()[:5000])
+    bad = central_cli(setup.home.root, "export", "--check", str(broken), check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("error [ansi_nist.malformed]: ")
+    assert "Traceback" not in bad.stderr
 
 
 def test_undecryptable_packet_is_listed_and_resume_redoes_the_rest(
