@@ -7,6 +7,7 @@
     sim://r30x?image=PATH           that print is on the sensor
     sim://r30x?finger=auto          a synthetic finger whenever GenImg is called (demos)
     sim://r30x?library=DIR          keep the simulated template library in DIR
+    sim://r30x?pace=1               answer no faster than a real UART at the module's rate (benchmarks)
 
 The simulator runs in this process on a background thread; the scanner returned is the real serial
 driver connected to its pty through a private symlink, so reconnecting after ``simulator.unplug()``
@@ -163,6 +164,8 @@ def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
         address=url.int_param("address", p.DEFAULT_ADDRESS),
     )
     simulator.on_stop(lambda: shutil.rmtree(workdir, ignore_errors=True))
+    if (url.param("pace", "") or "").lower() in TRUE_WORDS:
+        simulator.pace_line()
     simulator.start()
     link = simulator.link(workdir / "r30x")
 

@@ -8,6 +8,7 @@ table; the core never names them. Every command takes the station home from ``--
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,17 @@ def station_group(commands: Mapping[str, tuple[str, str]]) -> click.Group:
           station --home /tmp/demo status
         """
         ctx.obj = CliContext(home=StationHome(resolve_home(home)))
+        ctx.call_on_close(lambda: _settle(ctx.obj.home))
 
     return group
+
+
+def _settle(home: StationHome) -> None:
+    """After a command run as root, give the station's files back to its user (see ownership.py)."""
+    if os.geteuid() == 0:
+        from station.ownership import settle
+
+        settle(home)
 
 
 cli = station_group(COMMANDS)

@@ -16,6 +16,8 @@ from typing import Any
 from station.enrollment.quality import nfiq2_label
 
 DOCUMENT_FORMAT = "enrollment/1"
+ENTERED_BY = ("operator", "technician-import")
+TECHNICIAN_IMPORT = "technician-import"  # the operator id and ``entered_by`` of an unattended import
 
 
 class ApplicationKind(Enum):
@@ -287,6 +289,9 @@ class Enrollment:
     operator_id: str
     station_id: str
     policy_version: int = 0  # the policy the enrollment was captured under (0: the built-in default)
+    # Who vouches for the capture: an operator logged in with PIN and finger (the kiosk, or
+    # `station enroll --operator`), or a technician importing files without an operator's login.
+    entered_by: str = "operator"
 
     def sign_offs(self) -> list[SignOff]:
         """Every supervisor sign-off in the record (finger exceptions first, then the face)."""
@@ -343,4 +348,5 @@ class Enrollment:
             "operator_id": self.operator_id,
             "station_id": self.station_id,
             "policy_version": self.policy_version,
+            "entered_by": self.entered_by,
         }

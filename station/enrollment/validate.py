@@ -33,6 +33,7 @@ from dataclasses import fields
 from typing import Any
 
 from station.enrollment.model import (
+    ENTERED_BY,
     ApplicationKind,
     Demographics,
     Enrollment,
@@ -626,6 +627,15 @@ def validate(
                 "required",
                 "No operator is signed in for this enrollment: sign in again and repeat the commit.",
                 "اس اندراج کے لیے کوئی آپریٹر سائن اِن نہیں: دوبارہ سائن اِن کر کے محفوظ کریں۔",
+            )
+        )
+    if enrollment.entered_by not in ENTERED_BY:
+        problems.append(
+            Problem(
+                "entered_by",
+                "unknown",
+                f"entered_by must be one of {', '.join(ENTERED_BY)}.",
+                "اندراج کرنے والے کی قسم درست نہیں۔",
             )
         )
     if not enrollment.station_id.strip():

@@ -36,7 +36,7 @@ from sync.central.database import open_storage
 from sync.central.export import ansi_nist, iso19794
 from sync.central.export.document import read_view
 from sync.central.export.errors import ExportError
-from sync.central.home import CentralError, CentralHome, fsync_dir
+from sync.central.home import CentralError, CentralHome
 from sync.central.storage import Storage
 
 FORMATS = ("ansi-nist", "iso19794")
@@ -149,12 +149,9 @@ def render(
     meta: dict[str, Any],
     central_id: str,
     tot: str,
-    *,
-    checked: bool = False,
 ) -> bytes:
-    """The bytes of one packet's file in ``fmt`` (images checked first unless ``checked``)."""
-    if not checked:
-        check_images(document)
+    """The bytes of one packet's file in ``fmt``, its images checked against their SHA-256 first."""
+    check_images(document)
     view = read_view(document, meta, central_id)
     if fmt == "ansi-nist":
         return ansi_nist.write_transaction(view, tot=tot)
@@ -203,13 +200,15 @@ class Journal:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def append(self, *entries: dict[str, Any]) -> None:
-        """Append entries in one write and fsync: they are on disk when this returns."""
+    def append(self, *entries: dict[str, Any], durable: bool = True) -> None:
+        """Append entries in one write, fsync'd unless ``durable`` is False (the settings line: the
+        first group's ``syncfs``, or its fsync of this file and directory, makes it durable)."""
         line = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line.encode())
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
 
@@ -312,8 +311,7 @@ def prepare(options: ExportOptions, central_id: str) -> tuple[Journal, dict[str,
             code="export.out_not_empty",
         )
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    journal.append({"settings": settings})
-    fsync_dir(out)
+    journal.append({"settings": settings}, durable=False)
     return journal, {}
 
 
@@ -337,7 +335,7 @@ def export_packets(
     store: Storage = storage if storage is not None else open_storage(home)
     result = ExportResult()
     ext = EXTENSIONS[options.fmt]
-    writer = Writer(GroupCommit(options.out, journal), result, progress)
+    writer = Writer(GroupCommit(options.out, journal), result, progress, options, central_id)
     try:
         seen: set[str] = set()
         for station_id, pid in targets:
@@ -361,13 +359,10 @@ def export_packets(
                 continue
             try:
                 meta, document = open_in(store, pid, private_key, station_id=station_id)
-                data = render(options.fmt, document, meta, central_id, options.tot, checked=True)
-            except ExportError as exc:
-                writer.put(Job(pid, target, failed=(exc.code, str(exc))))
             except CentralError as exc:
                 writer.put(Job(pid, target, failed=("export.open", str(exc))))
             else:
-                writer.put(Job(pid, target, document=document, data=data))
+                writer.put(Job(pid, target, document=document, meta=meta))
     finally:
         writer.close()
         if own:
@@ -382,23 +377,33 @@ class Job:
     pid: str
     target: Path
     document: dict[str, Any] | None = None
-    data: bytes = b""
+    meta: dict[str, Any] | None = None
     failed: tuple[str, str] | None = None
     skipped: dict[str, Any] | None = None
 
 
 class Writer:
-    """The export's second half on its own thread: image hashes, the file, the journal.
+    """The export's second half on its own thread: image hashes, the format, the file, the journal.
 
-    Hashing (``hashlib`` releases the GIL on large buffers), writing and ``syncfs`` overlap with
-    the next packet's decryption on the main thread. Jobs are done in order; the queue is bounded,
-    so at most a few decrypted packets wait in memory. An error in the thread stops the export.
+    The main thread only loads, verifies and decrypts; this thread checks the image hashes, writes
+    the format and the file and journals it, overlapping with the next packet's decryption when a
+    second core is free (``hashlib``, file writes and ``syncfs`` release the GIL as well). Jobs are
+    done in order; the queue is bounded, so at most a few decrypted packets wait in memory. An
+    error in the thread stops the export.
     """
 
     _STOP = None
 
-    def __init__(self, group: GroupCommit, result: ExportResult, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        group: GroupCommit,
+        result: ExportResult,
+        progress: Progress | None,
+        options: ExportOptions,
+        central_id: str,
+    ) -> None:
         self.group, self.result, self.progress = group, result, progress
+        self.options, self.central_id = options, central_id
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=8)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="export-writer", daemon=True)
@@ -441,16 +446,17 @@ class Writer:
             result.skipped += 1
         else:
             entry: dict[str, Any] = {"packet_id": job.pid}
-            failed = job.failed
-            if failed is None and job.document is not None:
+            failed, data = job.failed, b""
+            if failed is None and job.document is not None and job.meta is not None:
                 try:
-                    check_images(job.document)
+                    opts = self.options
+                    data = render(opts.fmt, job.document, job.meta, self.central_id, opts.tot)
                 except ExportError as exc:
                     failed = (exc.code, str(exc))
             if failed is None:
-                self.group.write(job.target, job.data)
-                digest = hashlib.sha256(job.data).hexdigest()
-                entry |= {"status": "done", "file": job.target.name, "bytes": len(job.data), "sha256": digest}
+                self.group.write(job.target, data)
+                digest = hashlib.sha256(data).hexdigest()
+                entry |= {"status": "done", "file": job.target.name, "bytes": len(data), "sha256": digest}
                 result.written[job.pid] = {k: entry[k] for k in ("file", "bytes", "sha256")}
             else:
                 entry |= {"status": "failed", "code": failed[0], "reason": failed[1]}
