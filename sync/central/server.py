@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
-from sync.central.database import Backend, open_backend
+from sync.central.database import Backend, is_storage_outage, open_backend
 from sync.central.fleet import Thresholds
 from sync.central.home import CentralHome
 from sync.central.listener import (
@@ -79,6 +79,7 @@ from sync.common.wire import (
     E_PACKET_TOO_COSTLY,
     E_RATE_LIMITED,
     E_STORAGE_FULL,
+    E_STORAGE_UNAVAILABLE,
     E_TOO_LARGE,
     E_TOO_MANY_UPLOADS,
     HEADER_CHUNK_SHA256,
@@ -756,6 +757,13 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             code = E_TOO_LARGE if exc.status == 413 else f"http_{exc.status}"
             return web.json_response(error_body(code, exc.reason), status=exc.status)
         raise
+    except Exception as exc:
+        if not is_storage_outage(exc):
+            raise
+        log.error("storage.unavailable path=%s %s", request.path, type(exc).__name__)
+        return web.json_response(
+            error_body(E_STORAGE_UNAVAILABLE, "central cannot reach its database: retry later"), status=503
+        )
 
 
 @dataclass(frozen=True)
@@ -825,10 +833,8 @@ async def serve(
         memory_budget=limits.verify_memory_budget,
     )
     central = Central(home, max_packet_bytes=options.max_packet_bytes, verifier=verifier, limits=limits)
-    if central.backend.dialect == "postgresql":  # another node may have revoked while this was down
-        central.authority.publish_crl()
-    else:
-        central.authority.refresh_crl_if_due()
+    central.authority.refresh_crl_if_due()
+    central.authority.sync_crl()  # another node may have revoked while this one was down
     central.crl.check()
     ingest_runner = web.AppRunner(
         central.ingest_app(), access_log=None, handle_signals=False, **_http_limits(limits.header_timeout_s)
