@@ -30,6 +30,7 @@ from drivers.nb1010 import protocol as nb
 from drivers.r30x import protocol as r30x
 from packetformat import packet
 from packetformat.cbor import CborError, Limits, decode
+from station.enrollment.files import load_enrollment
 from station.errors import StationError
 from station.policy.bundle import open_bundle, read_stored_bundle
 from station.policy.model import PolicyError
@@ -43,6 +44,7 @@ from sync.common.receipt import ReceiptError, decode_receipt, verify_receipt
 from sync.common.wire import Heartbeat, UploadStatus
 from sync.pki.ca import PKIError
 from sync.pki.issue import check_station_csr, load_csr
+from tests.fuzz.images import write_images
 
 # -- fixed test keys (derived, never stored) ---------------------------------------------------------
 
@@ -119,8 +121,6 @@ def enrollment_dir() -> Path:
     """A folder with real images beside the fuzzed enrollment.json (made once per process)."""
     global _ENROLLMENT_DIR
     if _ENROLLMENT_DIR is None:
-        from tests.fuzz.images import write_images
-
         folder = Path(tempfile.mkdtemp(prefix="fuzz-enrollment-"))
         write_images(folder)
         _ENROLLMENT_DIR = folder
@@ -129,8 +129,6 @@ def enrollment_dir() -> Path:
 
 def enrollment_json(data: bytes) -> None:
     """``station enroll --from-json``: the bytes are enrollment.json in a folder of real images."""
-    from station.enrollment.files import load_enrollment
-
     folder = enrollment_dir()
     path = folder / "enrollment.json"
     path.write_bytes(data)
