@@ -138,6 +138,8 @@ def enroll_cmd(
 
 
 def status_data(home: StationHome) -> dict[str, Any]:
+    from station.outcomes import counts as outcome_counts
+    from station.policy import policy_in_force
     from station.session import open_station
 
     with open_station(home, integrity_check=False) as station:
@@ -159,6 +161,8 @@ def status_data(home: StationHome) -> dict[str, Any]:
             "retention_days": station.config.retention_days,
             "audit_seq": seq,
             "audit_head": head,
+            "policy_version": policy_in_force(station.store).version,
+            "outcomes": outcome_counts(station.store),
         }
 
 
@@ -185,6 +189,11 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     low = "  LOW: no new enrollment can start" if free_mb < floor_mb else ""
     click.echo(f"disk free     {free_mb} MB (floor {floor_mb} MB){low}")
     click.echo(f"audit         #{data['audit_seq']} {data['audit_head'][:16]}")
+    o = data["outcomes"]
+    click.echo(f"policy        version {data['policy_version']}")
+    click.echo(
+        f"outcomes      accepted {o['accepted']}  re-enroll {o['re-enroll']}  rejected {o['rejected']}"
+    )
 
 
 @click.group("audit")

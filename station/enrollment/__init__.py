@@ -1,28 +1,81 @@
-"""The enrollment record, its validation, and enrollments as files (JSON plus images)."""
+"""The enrollment record, its validation, and enrollments as files (JSON plus images).
 
-from station.enrollment.example import write_example
-from station.enrollment.files import enrollment_from_json, load_enrollment
-from station.enrollment.model import (
-    ApplicationKind,
-    Demographics,
-    Enrollment,
-    FaceCapture,
-    FingerCapture,
-    FingerException,
-    FingerExceptionReason,
-    FingerPosition,
-    Gender,
-)
-from station.enrollment.validate import (
-    Problem,
-    ensure_valid,
-    ltr_isolate,
-    normalise_cnic,
-    normalise_mobile,
-    normalise_urdu,
-    validate,
-    validate_field,
-)
+Names are imported on first use (PEP 562), so ``station.enrollment.model`` can be imported alone
+(the policy and central need the record's enums without the image and file helpers, and OpenCV).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "write_example": "station.enrollment.example",
+    "enrollment_from_json": "station.enrollment.files",
+    "load_enrollment": "station.enrollment.files",
+    **dict.fromkeys(
+        (
+            "ApplicationKind",
+            "Demographics",
+            "Enrollment",
+            "FaceCapture",
+            "FingerCapture",
+            "FingerException",
+            "FingerExceptionReason",
+            "FingerPosition",
+            "Gender",
+        ),
+        "station.enrollment.model",
+    ),
+    **dict.fromkeys(
+        (
+            "Problem",
+            "ensure_valid",
+            "ltr_isolate",
+            "normalise_cnic",
+            "normalise_mobile",
+            "normalise_urdu",
+            "validate",
+            "validate_field",
+        ),
+        "station.enrollment.validate",
+    ),
+}
+
+if TYPE_CHECKING:
+    from station.enrollment.example import write_example
+    from station.enrollment.files import enrollment_from_json, load_enrollment
+    from station.enrollment.model import (
+        ApplicationKind,
+        Demographics,
+        Enrollment,
+        FaceCapture,
+        FingerCapture,
+        FingerException,
+        FingerExceptionReason,
+        FingerPosition,
+        Gender,
+    )
+    from station.enrollment.validate import (
+        Problem,
+        ensure_valid,
+        ltr_isolate,
+        normalise_cnic,
+        normalise_mobile,
+        normalise_urdu,
+        validate,
+        validate_field,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'station.enrollment' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ApplicationKind",

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from station.errors import StationError
+from station.policy import load_policy_key, policy_in_force
 from station.sdnotify import Notifier
 from sync.agent.backoff import Backoff
 from sync.agent.client import (
@@ -44,6 +45,7 @@ from sync.agent.client import (
     http_client,
     tls_context,
 )
+from sync.agent.follow import Followed, follow_central
 from sync.agent.heartbeat import build_heartbeat
 from sync.agent.provision import ProvisionError
 from sync.agent.renew import renew_certificate, renewal_due_at
@@ -68,6 +70,7 @@ class AgentStore(Protocol):
     def meta_get(self, key: str) -> str | None: ...
     def meta_set(self, key: str, value: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[Any]: ...
+    def select(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
 
 
 class AgentAudit(Protocol):
@@ -124,6 +127,7 @@ class Credentials:
     ca: x509.Certificate
     cert_path: Path
     receipt_key: ed25519.Ed25519PublicKey
+    policy_key: ed25519.Ed25519PublicKey | None = None  # pinned at provisioning (older stations: none)
 
     @property
     def ca_pem(self) -> bytes:
@@ -154,7 +158,13 @@ class Credentials:
             ) from exc
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise ProvisionError("pki/receipt.pub is not an Ed25519 key", code="sync.pki_damaged")
-        return cls(ca=ca, cert_path=cert_path, receipt_key=key)
+        try:
+            policy_key = load_policy_key(pki_dir)
+        except (ValueError, StationError) as exc:
+            raise ProvisionError(
+                "pki/policy.pub is damaged: provision again", code="sync.pki_damaged"
+            ) from exc
+        return cls(ca=ca, cert_path=cert_path, receipt_key=key, policy_key=policy_key)
 
 
 ClientFactory = Callable[[bytes, ClientIdentity], CentralClient]
@@ -220,6 +230,8 @@ class Agent:
         self._client: CentralClient | None = None
         self.clock_skew: float | None = None  # station minus central, from the last answer's Date
         self._next_heartbeat = 0.0
+        self.followed: Followed | None = None  # what the last heartbeat's answer brought
+        self.apply_central_settings()
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -340,13 +352,33 @@ class Agent:
                 cert_not_after=cert.not_valid_after_utc,
                 audit_head=self.audit.head(),
             )
-            self.client.heartbeat(beat)
+            answer = self.client.heartbeat(beat)
+            if answer is not None:
+                self.followed = follow_central(
+                    self.client,
+                    self.store,
+                    self.audit,
+                    station_id=self.station_id,
+                    policy_key=self.creds.policy_key,
+                    answer=answer,
+                )
+                self.apply_central_settings()
         except SyncError as exc:
             log.info("heartbeat not sent: %s", exc.code)
             if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
                 self.reset_client()
             return exc
         return None
+
+    def apply_central_settings(self) -> None:
+        """Parallel uploads and the heartbeat interval from the policy in force, once central sent one."""
+        try:
+            in_force = policy_in_force(self.store)
+        except StationError:
+            return
+        if in_force.source == "central":
+            self.settings.parallel_uploads = in_force.policy.settings.parallel_uploads
+            self.settings.heartbeat_seconds = float(in_force.policy.settings.heartbeat_seconds)
 
     def maybe_renew(self) -> SyncError | None:
         """Renew the certificate once two thirds of its life have passed."""

@@ -14,7 +14,8 @@ Steps (``station provision --central URL --token T --ca-fingerprint SHA256``):
    the pinned CA, carry our public key and our station id.
 5. Installed in ``pki/`` (each file atomically): ``ca.crt``, ``station.crt``, ``central-hpke.pub``
    (the raw HPKE public key, base64 on one line), ``central-hpke.suite`` (``x25519`` or
-   ``mlkem768-x25519``), ``receipt.pub`` (Ed25519, PEM), ``central-id``; then ``station.toml`` gets
+   ``mlkem768-x25519``), ``receipt.pub`` (Ed25519, PEM), ``policy.pub`` (central's Ed25519 policy key,
+   PEM: policy bundles and outcome lists must verify with it), ``central-id``; then ``station.toml`` gets
    ``station_id``, ``central_url`` and ``hpke_suite``.
 """
 
@@ -322,6 +323,8 @@ def provision(
         suite = str(body["hpke_suite"])
         receipt_key = serialization.load_pem_public_key(body["receipt_public_key_pem"].encode())
         central_id = str(body["central_id"])
+        policy_pem = body.get("policy_public_key_pem") or ""
+        policy_key = serialization.load_pem_public_key(policy_pem.encode()) if policy_pem else None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ProvisionError(
             "central's enrollment answer is malformed: call central ops", code="provision.bad_answer"
@@ -331,6 +334,10 @@ def provision(
     if not isinstance(receipt_key, ed25519.Ed25519PublicKey):
         raise ProvisionError(
             "central's receipt key is not Ed25519: call central ops", code="provision.bad_answer"
+        )
+    if policy_key is not None and not isinstance(policy_key, ed25519.Ed25519PublicKey):
+        raise ProvisionError(
+            "central's policy key is not Ed25519: call central ops", code="provision.bad_answer"
         )
     if suite not in ("x25519", "mlkem768-x25519"):
         raise ProvisionError(f"unknown HPKE suite {suite!r} from central", code="provision.bad_answer")
@@ -345,6 +352,13 @@ def provision(
         pki / "receipt.pub",
         receipt_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
+    if policy_key is not None:  # pinned: every policy bundle must verify with it
+        write_atomic(
+            pki / "policy.pub",
+            policy_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
     write_atomic(pki / "central-id", central_id.encode() + b"\n")
     write_atomic(pki / "station.crt", _pem(cert))
     cfg.station_id = sid

@@ -314,6 +314,15 @@ def open_cmd(
         raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
+from sync.central.cli_operator import operator_group  # noqa: E402  (registered below, one line each)
+from sync.central.cli_outcome import outcome_group  # noqa: E402
+from sync.central.cli_policy import policy_group  # noqa: E402
+
+cli.add_command(policy_group)
+cli.add_command(operator_group)
+cli.add_command(outcome_group)
+
+
 def main() -> None:
     """Console entry point: errors become a clear message and exit status 1."""
     from station.cli.entry import run

@@ -7,7 +7,7 @@ Two listeners share one event loop:
   ``SSLContext`` is built and swapped in for new handshakes from the server-name callback, and the
   application also refuses revoked serials on connections that were open before the revocation.
   Station routes need a ``urn:station:`` certificate; ``/dashboard`` and ``/metrics`` need
-  ``urn:ops:``.
+  ``urn:ops:``; the outcome route of the downstream identity system needs ``urn:backoffice:``.
 - **enrollment** (``--enroll-port``, default ingest + 1): TLS 1.3, server-authenticated only, and
   nothing but ``POST /v1/enroll`` (the one-time token is the credential).
 
@@ -32,13 +32,15 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from packetformat.packet import PacketError, verify
+from packetformat.packet import PacketError, parse, verify
+from station.policy.rules import CaptureSummary
 from sync.central.authority import Authority
 from sync.central.dashboard import render_dashboard
 from sync.central.database import Backend, open_backend
 from sync.central.home import CentralHome
 from sync.central.metrics import Metrics
 from sync.central.ops import StationStatus, station_statuses
+from sync.central.policy import PolicyOffice, check_outcome
 from sync.central.storage import (
     OffsetMismatch,
     SizeMismatch,
@@ -49,10 +51,13 @@ from sync.central.storage import (
 )
 from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
 from sync.common.wire import (
+    BACKOFFICE_OUTCOME_PATH,
+    CBOR_CONTENT_TYPE,
     DEFAULT_INGEST_PORT,
     DEFAULT_MAX_PACKET_BYTES,
     E_BAD_CSR,
     E_BAD_HEARTBEAT,
+    E_BAD_OUTCOME,
     E_BAD_PACKET_ID,
     E_BAD_REQUEST,
     E_BAD_TOKEN,
@@ -61,15 +66,20 @@ from sync.common.wire import (
     E_FORBIDDEN,
     E_INCOMPLETE,
     E_INVALID_PACKET,
+    E_NO_POLICY,
     E_NOT_READY,
     E_OFFSET_MISMATCH,
     E_STORAGE_FULL,
     E_TOO_LARGE,
     E_TOO_MANY_UPLOADS,
+    E_UNKNOWN_PACKET,
     HEADER_CHUNK_SHA256,
     HEADER_PACKET_SIZE,
     MAX_JSON_BYTES,
+    OUTCOMES_PATH,
+    POLICY_PATH,
     Heartbeat,
+    HeartbeatAnswer,
     b64e,
     enroll_port,
     error_body,
@@ -77,11 +87,12 @@ from sync.common.wire import (
 )
 from sync.pki.ca import PKIError, cert_pem
 from sync.pki.crl import load_crl
-from sync.pki.issue import ops_name_of, station_id_of
+from sync.pki.issue import backoffice_name_of, ops_name_of, station_id_of
 
 log = logging.getLogger("central.server")
 CRL_REFRESH_CHECK_S = 3600.0
 MAINTENANCE_S = 5.0  # shared-revocation poll, partial-upload expiry, partitions ahead
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _base_context(home: CentralHome) -> ssl.SSLContext:
@@ -156,6 +167,7 @@ class Peer:
     der: bytes
     station_id: str | None
     ops_name: str | None
+    backoffice_name: str | None = None
 
 
 class Central:
@@ -176,6 +188,8 @@ class Central:
         self.receipt_key = self.authority.receipt_key()
         self.central_id = home.central_id
         self.crl = CrlWatcher(home)
+        self.policy = PolicyOffice(home, self.storage)
+        _ = self.policy.key  # made now (an old home gets one), not on the first station's request
         self.metrics = Metrics()
         self.metrics.attach(self.statuses, self.storage.totals)
         self._peer_cache: dict[bytes, Peer] = {}
@@ -199,7 +213,7 @@ class Central:
         cached = self._peer_cache.get(der)
         if cached is None:
             cert = x509.load_der_x509_certificate(der)
-            cached = Peer(cert, der, station_id_of(cert), ops_name_of(cert))
+            cached = Peer(cert, der, station_id_of(cert), ops_name_of(cert), backoffice_name_of(cert))
             if len(self._peer_cache) > 4096:
                 self._peer_cache.clear()
             self._peer_cache[der] = cached
@@ -364,9 +378,36 @@ class Central:
         if final is not row:
             return await self._finalise_known(final, station_id, pid, sha)
         await asyncio.to_thread(self._after_store, station_id, pid)
+        await asyncio.to_thread(self._check_policy, station_id, pid, envelope)
         self.metrics.packets.inc()
         log.info("packet.stored station=%s packet=%s size=%d", station_id, pid, size)
         return web.json_response({"receipt_b64": b64e(receipt)})
+
+    def _check_policy(self, station_id: str, pid: str, envelope: bytes) -> None:
+        """An ops alert when the packet's signed capture summary does not satisfy its policy version.
+
+        The receipt is given regardless (the packet is stored): the alert is the signal. A version-1
+        packet (from a station not yet updated) carries no summary and is not checked.
+        """
+        summary = parse(envelope, max_size=self.max_packet_bytes).header.summary
+        if summary is None:
+            return
+        problems = self.policy.check_packet(
+            CaptureSummary(
+                policy_version=summary.policy_version,
+                kind=summary.kind,
+                age_band=summary.age_band,
+                face=bool(summary.face),
+                fingers_captured=summary.fingers_captured,
+                finger_exceptions=summary.finger_exceptions,
+                iris=summary.iris,
+                signoffs=summary.signoffs,
+            )
+        )
+        if problems:
+            detail = f"packet {pid} (policy {summary.policy_version}): " + "; ".join(problems)[:300]
+            self.storage.add_alert(station_id, "policy_violation", detail, time.time())
+            log.error("packet.policy_violation station=%s packet=%s", station_id, pid)
 
     def _after_store(self, station_id: str, pid: str) -> None:
         """Touch the station; alert on it if another station already holds this packet id.
@@ -436,7 +477,68 @@ class Central:
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
         self.metrics.heartbeats.inc()
-        return web.Response(status=204)
+        answer = await asyncio.to_thread(self._heartbeat_answer, hb.station_id)
+        return web.json_response(answer.to_json())
+
+    def _heartbeat_answer(self, station_id: str) -> HeartbeatAnswer:
+        policy_version, roster_version = self.policy.versions_for(station_id)
+        return HeartbeatAnswer(policy_version, roster_version, self.storage.outcome_seq(station_id))
+
+    # -- policy and outcomes -------------------------------------------------------------------
+    async def policy_bundle(self, request: web.Request) -> web.Response:
+        """The station's signed policy bundle (policy + its roster), CBOR."""
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        bundle = await asyncio.to_thread(self.policy.bundle_for, peer.station_id)
+        if bundle is None:
+            return self._reject(404, E_NO_POLICY, "central has set no policy yet: the built-in one applies")
+        return web.Response(
+            body=bundle, content_type=CBOR_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+        )
+
+    async def station_outcomes(self, request: web.Request) -> web.Response:
+        """The outcomes of the station's packets after ``?after=SEQ``, signed, CBOR."""
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        raw = request.query.get("after", "0")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
+            return self._reject(400, E_BAD_REQUEST, "after must be a whole number")
+        body = await asyncio.to_thread(self.policy.outcomes_for, peer.station_id, int(raw))
+        return web.Response(body=body, content_type=CBOR_CONTENT_TYPE, headers=_NO_STORE)
+
+    async def backoffice_outcome(self, request: web.Request) -> web.Response:
+        """The downstream identity system records what became of a packet (``urn:backoffice:`` only)."""
+        peer = self.peer(request)
+        if peer is None or peer.backoffice_name is None:
+            return self._reject(
+                403, E_FORBIDDEN, "a back-office certificate (urn:backoffice:NAME) is required"
+            )
+        pid = self._packet_id(request)
+        if pid is None:
+            return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
+        body = await self._json(request)
+        if body is None or set(body) - {"outcome", "reason", "note"} or "outcome" not in body:
+            return self._reject(400, E_BAD_OUTCOME, "expected JSON {outcome, reason, note}")
+        try:
+            outcome = check_outcome(body.get("outcome"), body.get("reason", ""), body.get("note", ""))
+        except ValueError as exc:
+            return self._reject(400, E_BAD_OUTCOME, str(exc))
+        found = await asyncio.to_thread(self.storage.find_packet, pid)
+        if len(found) != 1:
+            return self._reject(404, E_UNKNOWN_PACKET, "no packet with this id is stored (or several are)")
+        row = await asyncio.to_thread(
+            self.policy.set_outcome,
+            pid,
+            outcome,
+            by=f"backoffice:{peer.backoffice_name}",
+            station_id=found[0].station_id,
+        )
+        log.info("outcome.set packet=%s outcome=%s by=%s", pid, row.outcome, peer.backoffice_name)
+        return web.json_response({"packet_id": pid, "seq": row.seq, "outcome": row.outcome})
 
     async def dashboard(self, request: web.Request) -> web.Response:
         peer = self.ops(request)
@@ -486,6 +588,9 @@ class Central:
         app.router.add_get("/v1/packets/{packet_id}", self.packet_status)
         app.router.add_put("/v1/packets/{packet_id}", self.put_chunk)
         app.router.add_post("/v1/packets/{packet_id}/finalise", self.finalise)
+        app.router.add_get(POLICY_PATH, self.policy_bundle)
+        app.router.add_get(OUTCOMES_PATH, self.station_outcomes)
+        app.router.add_post(BACKOFFICE_OUTCOME_PATH, self.backoffice_outcome)
         app.router.add_get("/dashboard", self.dashboard)
         app.router.add_get("/metrics", self.metrics_view)
         return app

@@ -19,6 +19,9 @@ RENEW_PATH = "/v1/renew"
 HEARTBEAT_PATH = "/v1/heartbeat"
 PACKET_PATH = "/v1/packets/{packet_id}"
 FINALISE_PATH = "/v1/packets/{packet_id}/finalise"
+POLICY_PATH = "/v1/policy"
+OUTCOMES_PATH = "/v1/outcomes"
+BACKOFFICE_OUTCOME_PATH = "/v1/backoffice/outcomes/{packet_id}"
 DASHBOARD_PATH = "/dashboard"
 METRICS_PATH = "/metrics"
 
@@ -35,6 +38,7 @@ RENEW_AT_FRACTION = 2 / 3
 
 STATION_URI_PREFIX = "urn:station:"
 OPS_URI_PREFIX = "urn:ops:"
+BACKOFFICE_URI_PREFIX = "urn:backoffice:"
 STATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 OPS_NAME_RE = STATION_ID_RE
 
@@ -56,6 +60,10 @@ E_BAD_HEARTBEAT = "bad_heartbeat"
 E_TOO_MANY_UPLOADS = "too_many_uploads"  # 429: the station's cap of unfinished uploads is reached
 E_STORAGE_FULL = "storage_full"  # 507: central is out of space; retry later
 E_NOT_READY = "not_ready"  # 503 from /v1/ready: database unreachable or schema not current
+E_NO_POLICY = "no_policy"
+E_UNKNOWN_PACKET = "unknown_packet"
+E_BAD_OUTCOME = "bad_outcome"
+CBOR_CONTENT_TYPE = "application/cbor"
 
 PACKET_STATES = ("sealed", "uploading", "acked", "purged")
 
@@ -129,6 +137,39 @@ class UploadStatus:
         if receipt is not None and not isinstance(receipt, str):
             raise ValueError("upload status: bad receipt_b64")
         return cls(offset, complete, receipt)
+
+
+@dataclass(frozen=True)
+class HeartbeatAnswer:
+    """Body of central's 200 answer to a heartbeat: what the station should hold (``ops_uri`` aside).
+
+    ``policy_version`` and ``roster_version`` are of the bundle ``GET /v1/policy`` serves this station;
+    ``outcomes_seq`` is the highest outcome sequence number for its packets (``GET /v1/outcomes``).
+    """
+
+    policy_version: int
+    roster_version: int
+    outcomes_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "roster_version": self.roster_version,
+            "outcomes_seq": self.outcomes_seq,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> HeartbeatAnswer:
+        """Strict; ``ValueError`` naming the first bad field (unknown fields are ignored)."""
+        if not isinstance(data, dict):
+            raise ValueError("heartbeat answer must be an object")
+        values = []
+        for name in ("policy_version", "roster_version", "outcomes_seq"):
+            value = data.get(name)
+            if type(value) is not int or not 0 <= value < 2**53:
+                raise ValueError(f"heartbeat answer field {name} missing or not a count")
+            values.append(value)
+        return cls(*values)
 
 
 @dataclass(frozen=True)
