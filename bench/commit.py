@@ -1,10 +1,15 @@
-"""Sealed commit vs a plain fsync'd write of the same bytes.
+"""Sealed commit vs a plain fsync'd write of the same bytes, with the commit's cost stage by stage.
 
 A realistic enrollment (ten ~20 KB WSQ prints, a ~40 KB JPEG face, demographics) goes through the real
-commit path: validation, deterministic CBOR, HPKE seal to central, ECDSA signature, one SQLCipher
-transaction (WAL, synchronous=FULL) holding the packet and its audit entry. The baseline writes the
-same number of bytes to a log file and fsyncs it (a new file would also
-need its directory fsync'd to be durable). Both run side by side on the same disk, interleaved.
+commit path: validation, deterministic CBOR, HPKE seal to central, ECDSA signature, the envelope
+written to its own file and fdatasync'd (plus its directory), then one SQLCipher transaction (WAL,
+synchronous=FULL) holding the packet's row and its audit entry. The baseline appends the same number
+of bytes to a log file and fsyncs it. Both run side by side on the same disk, interleaved.
+
+Then each stage alone, on the same enrollment (medians; they add up to about the commit), and the
+storage options measured against each other: the envelope inside the SQLCipher pages (the earlier
+design) with SQLCipher 4's default HMAC-SHA512 and with HMAC-SHA256, against the file beside the
+database plus a small row.
 
     .venv/bin/python bench/commit.py [--quick] [--rounds N]
 
@@ -15,25 +20,39 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import cbor2
+import sqlcipher3
 from _path import ROOT  # first: the project root on sys.path, not bench/
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from drivers.formats import wsq
+from packetformat import packet as pk
 from station.commit import commit_enrollment
-from station.enrollment import FingerCapture, FingerPosition, load_enrollment, write_example
+from station.enrollment import (
+    Enrollment,
+    FingerCapture,
+    FingerException,
+    FingerPosition,
+    ensure_valid,
+    load_enrollment,
+    write_example,
+)
 from station.enrollment.example import synthetic_fingerprint
 from station.home import StationHome
-from station.session import init_station
+from station.session import Station, init_station
 
 
-def realistic_enrollment(work: Path) -> object:
+def realistic_enrollment(work: Path) -> Enrollment:
     base = load_enrollment(write_example(work / "example"))
-    fingers: dict[FingerPosition, object] = {}
+    fingers: dict[FingerPosition, FingerCapture | FingerException] = {}
     for position in FingerPosition:
         # A 500 ppi flat print of about 1 x 1.2 inches: ~20 KB of WSQ at the encoder's fixed rate.
         pixels = synthetic_fingerprint(int(position), width=480, height=600)
@@ -46,6 +65,110 @@ def plain_write(fd: int, payload: bytes) -> None:
     """The baseline: append the bytes to a log file and fsync it (a hand-made durable queue)."""
     os.write(fd, payload)
     os.fsync(fd)
+
+
+def median_ms(fn: object, rounds: int) -> float:
+    assert callable(fn)
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def stages(station: Station, enrollment: Enrollment, work: Path, rounds: int) -> list[tuple[str, float]]:
+    """Each stage of the commit alone, in the order the commit runs them (median ms)."""
+    enrollment = dataclasses.replace(enrollment, station_id=station.station_id)
+    public, suite = station.central_public_key()
+    identity = station.keys.identity_key()
+    document = enrollment.to_document()
+    plaintext = cbor2.dumps(document, canonical=True)
+    header = pk.PacketHeader(1, pk.uuid7(), station.station_id, 1, suite, len(plaintext) + 48).to_cbor()
+    recipient = pk._public_key(public, suite)
+    ciphertext = pk._suite(suite).encrypt(plaintext, recipient, info=pk._info(header))
+    signed = pk._signed_bytes(header, ciphertext)
+    signature = identity.sign(signed, ec.ECDSA(hashes.SHA256()))
+    envelope = cbor2.dumps([1, header, ciphertext, signature], canonical=True)
+    folder = work / "stage-files"
+    folder.mkdir()
+    count = [0]
+
+    def file_write() -> None:
+        count[0] += 1
+        fd = os.open(folder / f"{count[0]}.env", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, envelope)
+        os.fdatasync(fd)
+        os.close(fd)
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)
+        os.close(dfd)
+
+    def store_part() -> None:
+        sealed = pk.seal(document, station_id=station.station_id, identity_key=identity,
+                         recipient_public_key=public, suite=suite)  # fmt: skip
+        t0 = time.perf_counter()
+        with station.store.transaction():
+            station.store.add_packet(sealed.packet_id, sealed.envelope, "0" * 64, float(sealed.created_at))
+            station.audit.append("enrollment.commit", packet=sealed.packet_id, operator="op-1", fingers=10)
+        store_times.append(time.perf_counter() - t0)
+
+    store_times: list[float] = []
+    for _ in range(rounds):
+        store_part()
+    file_ms = median_ms(file_write, rounds)
+
+    def checks() -> None:
+        station.check_disk()
+        station.central_public_key()
+        station.keys.identity_key()
+        ensure_valid(enrollment)
+
+    def hpke() -> None:
+        pk._suite(suite).encrypt(plaintext, recipient, info=pk._info(header))
+
+    def ecdsa() -> None:
+        identity.sign(pk._signed_bytes(header, ciphertext), ec.ECDSA(hashes.SHA256()))
+
+    return [
+        ("keys, disk check, validation", median_ms(checks, rounds)),
+        ("document (image hashes taken at capture)", median_ms(enrollment.to_document, rounds)),
+        ("CBOR of the document", median_ms(lambda: cbor2.dumps(document, canonical=True), rounds)),
+        ("HPKE seal (X25519, AES-256-GCM)", median_ms(hpke, rounds)),
+        ("ECDSA P-256 signature", median_ms(ecdsa, rounds)),
+        ("CBOR of the envelope", median_ms(lambda: cbor2.dumps([1, header, ciphertext, signature]), rounds)),
+        ("SHA-256 of the envelope", median_ms(lambda: hashlib.sha256(envelope).hexdigest(), rounds)),
+        ("envelope file: write, fdatasync, dir fsync", file_ms),
+        ("row + audit entry: SQLCipher WAL commit", statistics.median(store_times) * 1000 - file_ms),
+    ]
+
+
+def in_database_options(work: Path, size: int, rounds: int) -> list[tuple[str, float]]:
+    """The envelope inside the SQLCipher pages, as before, under two HMAC settings (median ms)."""
+    blob = os.urandom(size)
+    out: list[tuple[str, float]] = []
+    for name, pragmas in (
+        ("envelope in the pages, HMAC-SHA512 (SQLCipher 4 default)", ()),
+        ("envelope in the pages, HMAC-SHA256", ("PRAGMA cipher_hmac_algorithm = HMAC_SHA256",)),
+    ):
+        conn = sqlcipher3.connect(str(work / f"option-{len(out)}.db"), isolation_level=None)
+        conn.execute(f"PRAGMA key = \"x'{os.urandom(32).hex()}'\"")
+        for pragma in pragmas:
+            conn.execute(pragma)
+        for pragma in ("journal_mode = WAL", "synchronous = FULL", "secure_delete = ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("CREATE TABLE p (id INTEGER PRIMARY KEY, envelope BLOB)")
+        conn.execute("CREATE TABLE a (id INTEGER PRIMARY KEY, entry TEXT)")
+
+        def one(conn: object = conn) -> None:
+            conn.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
+            conn.execute("INSERT INTO p (envelope) VALUES (?)", (blob,))  # type: ignore[attr-defined]
+            conn.execute("INSERT INTO a (entry) VALUES (?)", ("x" * 200,))  # type: ignore[attr-defined]
+            conn.execute("COMMIT")  # type: ignore[attr-defined]
+
+        out.append((name, median_ms(one, rounds)))
+        conn.close()
+    return out
 
 
 def main() -> None:
@@ -76,11 +199,23 @@ def main() -> None:
             plain_t.append(t2 - t1)
         station.close()
         os.close(fd)
+        station = init_station(StationHome(work / "home2"), "bench-station", demo=True)
+        parts = stages(station, enrollment, work, rounds)
+        station.close()
+        options = in_database_options(work, size, rounds)
     c, p = statistics.median(commit_t), statistics.median(plain_t)
     print(f"packet size            {size / 1024:.0f} KiB ({rounds} rounds, interleaved)")
     for name, times, median in (("sealed commit ", commit_t, c), ("append + fsync", plain_t, p)):
         p90 = sorted(times)[int(rounds * 0.9) - 1]
         print(f"{name}         median {median * 1000:7.2f} ms   p90 {p90 * 1000:7.2f} ms")
+    print("stages, each alone (median):")
+    for name, ms in parts:
+        print(f"  {name:<46} {ms:6.3f} ms")
+    print(f"  {'sum':<46} {sum(ms for _, ms in parts):6.3f} ms")
+    print("storage options for the same envelope (median, envelope + audit row in one transaction):")
+    file_and_row = parts[-2][1] + parts[-1][1]
+    for name, ms in [*options, ("envelope file + row (what the commit does)", file_and_row)]:
+        print(f"  {name:<58} {ms:6.3f} ms")
     print(f"commit / fsync'd write = {c / p:.2f} (target <= 2.0)")
 
 

@@ -68,6 +68,9 @@ class KioskContext:
         return self.wizard
 
     def start_devices(self, *, trace: Any = None) -> None:
+        from drivers.r30x import rates
+
+        rates.use_file(self.home.root / "device-rates.json")  # the scanner's rate, kept over restarts
         if self.scanner is None:
             self.scanner = DeviceThread(ScannerWorker(self.config.scanner_url, trace=trace), "scanner")
         if self.camera is None:

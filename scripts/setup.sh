@@ -14,6 +14,7 @@ APT_PACKAGES=(
   systemd udev cage                # systemd-analyze verify/security for the units (cage: kiosk compositor)
   fakeroot dpkg-dev                # building the .deb
   poppler-utils                    # pdftoppm for looking at printed receipts
+  chromium chromium-driver         # the ops dashboard test drives a real headless Chromium (selenium)
   postgresql                       # central's PostgreSQL backend: tests start throwaway clusters with it
 )
 

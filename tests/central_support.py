@@ -35,6 +35,8 @@ from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_p
 from sync.pki.ca import CA, cert_pem, create_ca, issue_leaf, key_pem, load_ca, new_ec_key
 
 REPO = Path(__file__).resolve().parent.parent
+# Where test stations stand, for 'central token new' (a station new to the registry needs it).
+TEST_LOCATION = ("--district", "Lahore", "--tehsil", "Lahore City", "--union-council", "UC-1")
 FACE = b"\xff\xd8" + bytes(300)
 DOC: dict[str, Any] = {
     "demographics": {"name_en": "Test Person", "cnic": "35202-1234567-1"},
@@ -194,8 +196,8 @@ def upload(http: httpx.Client, base: str, envelope: bytes, *, chunk: int = 4096)
 class CentralProcess:
     """``central serve`` in a subprocess on an ephemeral loopback port."""
 
-    def __init__(self, home: CentralHome, *extra: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+    def __init__(self, home: CentralHome, *extra: str, env_extra: dict[str, str] | None = None) -> None:
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
         self.proc = subprocess.Popen(
             [
                 sys.executable,

@@ -17,6 +17,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.central_support import TEST_LOCATION
+
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 30.0
 
@@ -79,7 +81,7 @@ class Central:
 
     def token(self, station_id: str, ttl: str = "1h") -> str:
         return (
-            central_cli(self.home, "token", "new", "--station", station_id, "--ttl", ttl)
+            central_cli(self.home, "token", "new", "--station", station_id, *TEST_LOCATION, "--ttl", ttl)
             .stdout.strip()
             .splitlines()[-1]
         )

@@ -29,6 +29,7 @@ from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, b64d, pack
 from sync.pki.ca import new_ec_key
 from tests.central_support import (
     REPO,
+    TEST_LOCATION,
     CentralProcess,
     Client,
     csr_for,
@@ -89,7 +90,7 @@ def stored_count(home: CentralHome) -> int:
 
 # -- enrollment ----------------------------------------------------------------------------------
 def test_token_enrolls_once_and_expired_token_refused(home: CentralHome, server: CentralProcess) -> None:
-    out = central(home, "token", "new", "--station", "uc-new", "--ttl", "10m")
+    out = central(home, "token", "new", "--station", "uc-new", *TEST_LOCATION, "--ttl", "10m")
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     key = new_ec_key()
@@ -274,7 +275,7 @@ def test_conflict_is_409_and_an_alert(
         assert upload(http, server.url, first).status_code == 200
         r = upload(http, server.url, other)
         assert r.status_code == 409 and r.json()["error"] == "conflict"
-    out = central(home, "status", "--json")
+    out = central(home, "status", "--all", "--json")
     rows = {s["station_id"]: s for s in json.loads(out.stdout)["stations"]}
     assert "conflict" in rows["uc-b"]["alerts"]
     assert "conflict" not in rows["uc-a"]["alerts"]
@@ -326,17 +327,17 @@ def test_renewal_with_valid_certificate(home: CentralHome, server: CentralProces
         assert http.get(f"{server.url}{packet_path(uuid7())}").status_code == 200
 
 
-def heartbeat(station: str, seq: int, head: str) -> dict[str, object]:
+def heartbeat(station: str, seq: int, head: str, cert_not_after: str = "") -> dict[str, object]:
     return {
         "station_id": station,
-        "sent_at": "2026-01-01T00:00:00Z",
+        "sent_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "counts": {"sealed": 3, "uploading": 1, "acked": 10, "purged": 2},
         "oldest_pending_age_s": 125.0,
         "last_sync_at": None,
-        "disk_free_bytes": 10**9,
-        "devices": {"scanner": "ok", "camera": "missing"},
+        "disk_free_bytes": 10 * 10**9,
+        "devices": {"scanner": "ok", "camera": "ok"},
         "version": "0.1.0",
-        "cert_not_after": "2026-02-01T00:00:00Z",
+        "cert_not_after": cert_not_after,
         "audit_head": head,
         "audit_seq": seq,
     }
@@ -346,6 +347,7 @@ def test_heartbeat_status_alerts(home: CentralHome, server: CentralProcess, tmp_
     hb = station_client(home, tmp_path, "uc-hb")
     short = station_client(home, tmp_path, "uc-short", days=3)
     rewound = station_client(home, tmp_path, "uc-rewind")
+    short_end = short.cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     with http_client(hb, home) as http:
         assert (
             http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-hb", 5, "aa" * 32)).status_code == 200
@@ -356,8 +358,9 @@ def test_heartbeat_status_alerts(home: CentralHome, server: CentralProcess, tmp_
         assert http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-other", 1, "aa")).status_code == 400
         assert http.post(f"{server.url}/v1/heartbeat", json={"station_id": "uc-hb"}).status_code == 400
     with http_client(short, home) as http:
-        assert http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-short", 1, "cc")).status_code == 200
-        assert http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-short", 1, "dd")).status_code == 200
+        for head in ("cc", "dd"):
+            beat = heartbeat("uc-short", 1, head, short_end)
+            assert http.post(f"{server.url}/v1/heartbeat", json=beat).status_code == 200
     with http_client(rewound, home) as http:
         assert (
             http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 9, "ee")).status_code == 200
@@ -365,16 +368,22 @@ def test_heartbeat_status_alerts(home: CentralHome, server: CentralProcess, tmp_
         assert (
             http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 4, "ff")).status_code == 200
         )
-    out = central(home, "status", "--json")
+    out = central(home, "status", "--all", "--json")
     assert out.returncode == 0, out.stderr
     rows = {s["station_id"]: s for s in json.loads(out.stdout)["stations"]}
     assert rows["uc-hb"]["alerts"] == [] and rows["uc-hb"]["pending"] == 4
-    assert rows["uc-hb"]["oldest_pending_age_s"] == 125.0
-    assert rows["uc-short"]["alerts"] == ["cert_expiring", "audit_broken"]
+    assert rows["uc-hb"]["state"] == "ok"
+    assert 125.0 <= rows["uc-hb"]["oldest_pending_age_s"] < 125.0 + 60
+    assert rows["uc-short"]["alerts"] == ["audit_broken", "cert_expiring"]
     assert rows["uc-rewind"]["alerts"] == ["audit_rewound"]
-    assert rows["uc-c"]["alerts"] == ["silent"]  # certified, never heard from
-    table = central(home, "status")
+    # the default view is the stations in trouble only
+    trouble = json.loads(central(home, "status", "--json").stdout)
+    assert {"uc-short", "uc-rewind"} <= {s["station_id"] for s in trouble["stations"]}
+    assert "uc-hb" not in {s["station_id"] for s in trouble["stations"]}
+    assert trouble["summary"]["alerts"]["audit_rewound"] >= 1
+    table = central(home, "status", "--all")
     assert table.returncode == 0 and "uc-hb" in table.stdout and "audit_rewound" in table.stdout
+    assert table.stdout.startswith("stations ")
 
 
 def test_dashboard_and_metrics_need_an_ops_cert(
@@ -395,12 +404,11 @@ def test_dashboard_and_metrics_need_an_ops_cert(
     with http_client(ops, home) as http:
         page = http.get(f"{server.url}/dashboard")
         assert page.status_code == 200 and 'http-equiv="refresh"' in page.text and "uc-a" in page.text
+        assert "script-src" not in page.headers["Content-Security-Policy"]  # default-src 'none' forbids them
         metrics = http.get(f"{server.url}/metrics")
         assert metrics.status_code == 200
-        assert (
-            "central_packets_stored" in metrics.text
-            and 'central_station_last_seen_timestamp_seconds{station="uc-a"}' in metrics.text
-        )
+        assert "central_packets_stored" in metrics.text and "central_stations{district=" in metrics.text
+        assert 'station="' not in metrics.text  # no per-station label sets
         # an ops certificate cannot upload
         assert http.get(f"{server.url}{packet_path(uuid7())}").status_code == 403
 

@@ -209,3 +209,17 @@ def _limited(url: str | None, tmp: object, limits: UploadLimits) -> Storage:
     from sync.central.pg_storage import PgStorage
 
     return PgStorage(connect_pool(url, max_size=4), limits=limits)
+
+
+def test_packets_received_in_a_time_range(storage: Storage) -> None:
+    """``central export --since/--until``: [since, until) by receipt time, across days, ordered."""
+    times = ["2026-11-30T23:59:59Z", "2026-12-01T00:00:00Z", "2026-12-01T12:00:00Z", "2026-12-02T00:00:00Z"]
+    stored = []
+    for i, when in enumerate(times):
+        env = f"packet {i}".encode() * 40
+        p = _packet(f"uc-{i % 2}", _pid(), env, received_at=when)
+        storage.commit_packet(p, env)
+        stored.append((p.station_id, p.packet_id))
+    assert storage.packets_received("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z") == stored[1:3]
+    assert storage.packets_received("2026-11-01T00:00:00Z", "9999-12-31T23:59:59Z") == stored
+    assert storage.packets_received("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z") == []

@@ -22,7 +22,7 @@ from sync.pki.ca import PKIError, fingerprint, load_ca, load_cert, normalise_fin
 from sync.pki.crl import build_crl, load_crl, needs_refresh
 from sync.pki.issue import CSRError, load_csr, station_id_of
 from sync.pki.tokens import TokenStore, parse_duration
-from tests.central_support import REPO, csr_for
+from tests.central_support import REPO, TEST_LOCATION, csr_for
 
 
 @pytest.fixture
@@ -74,13 +74,15 @@ def test_cli_init_fingerprint_and_token_last_line(tmp_path: Path) -> None:
     assert fp.stdout.strip() == f"SHA256:{expected}"
     assert init.stdout.strip().splitlines()[-1] == fp.stdout.strip()
     assert normalise_fingerprint(fp.stdout) == expected
-    tok = central("token", "new", "--station", "uc-1", "--ttl", "2h")
+    tok = central("token", "new", "--station", "uc-1", *TEST_LOCATION, "--ttl", "2h")
     assert tok.returncode == 0
     token = tok.stdout.strip().splitlines()[-1]
     assert " " not in token and len(token) >= 20
     assert Authority(CentralHome(tmp_path / "c")).tokens.redeem(token, "uc-1")
-    assert central("token", "new", "--station", "../etc", "--ttl", "2h").returncode != 0
+    assert central("token", "new", "--station", "../etc", *TEST_LOCATION, "--ttl", "2h").returncode != 0
     assert central("token", "new", "--station", "uc-1", "--ttl", "soon").returncode != 0
+    unknown = central("token", "new", "--station", "uc-2", "--ttl", "2h")  # not registered, no location
+    assert unknown.returncode == 1 and "--district" in unknown.stderr
     again = central("ca", "init")
     assert again.returncode == 1 and "refusing to overwrite" in again.stderr
     missing = subprocess.run(

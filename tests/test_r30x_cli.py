@@ -107,7 +107,7 @@ def test_sim_r30x_at_another_baud(tmp_path: Path) -> None:
     proc, _ = _start(link, "--baud", "115200", "--finger-auto")
     try:
         with pytest.raises(ProtocolError, match="baud rate"):
-            open_device(f"serial://{link}?baud=57600&timeout=0.3")
+            open_device(f"serial://{link}?baud=57600&maxbaud=0&timeout=0.3")
         device = open_device(f"serial://{link}?baud=115200")
         try:
             assert isinstance(device, R30xScanner)

@@ -39,7 +39,7 @@ def scanner(sim: R30xSimulator, tmp_path: Path) -> Iterator[R30xScanner]:
 def test_handshake_and_sys_params(scanner: R30xScanner) -> None:
     scanner.handshake()
     params = scanner.read_sys_params()
-    assert params.packet_size == 128 and params.baud == 57600
+    assert params.packet_size == 128 and params.baud == 115200  # raised after the handshake
     assert params.address == 0xFFFFFFFF and params.library_size == 300 and params.security_level == 3
     info = scanner.info()
     assert info.kind == "fingerprint" and info.details["packet_size"] == "128"
@@ -68,7 +68,7 @@ def test_commands_before_password_are_refused(tmp_path: Path) -> None:
             sim.replug()  # power cycle: the module forgets the verification
             with pytest.raises(DeviceReportedError) as err:
                 scanner._drop_transport()
-                scanner._transport = scanner._factory()  # a raw reopen, without VfyPwd
+                scanner._transport = scanner._factory(scanner.baud)  # raw reopen, no VfyPwd
                 scanner.template_count()
             assert err.value.status == 0x21
             scanner.reconnect()  # the driver's reconnect verifies the password again

@@ -153,7 +153,7 @@ def test_scanner_at_another_baud_then_reconnect_at_its_rate(tmp_path: Path) -> N
     with R30xSimulator(baud=115200, library_dir=tmp_path / "lib") as sim:
         link = sim.link(tmp_path / "scanner")
         with pytest.raises(ProtocolError, match="baud rate"):
-            open_serial(parse_url(f"serial://{link}?baud=57600&timeout=0.3"), trace=None)
+            open_serial(parse_url(f"serial://{link}?baud=57600&maxbaud=0&timeout=0.3"), trace=None)
         scanner = open_serial(parse_url(f"serial://{link}?baud=115200&timeout=0.3"), trace=None)
         try:
             assert scanner.read_sys_params().baud == 115200
@@ -173,4 +173,11 @@ def test_baud_change_moves_the_module_and_the_driver(
     assert sim.baud == 115200 and works(scanner)
     scanner.close()
     with pytest.raises(ProtocolError, match="baud rate"):  # the old rate no longer reaches it
-        open_serial(parse_url(f"serial://{tmp_path / 'scanner'}?baud=57600&timeout=0.3"), trace=None)
+        open_serial(
+            parse_url(f"serial://{tmp_path / 'scanner'}?baud=57600&maxbaud=0&timeout=0.3"), trace=None
+        )
+    again = open_serial(parse_url(f"serial://{tmp_path / 'scanner'}?baud=57600&timeout=0.3"), trace=None)
+    try:  # without maxbaud=0 the driver remembers where it left the module and opens there at once
+        assert again.baud == 115200 and works(again)
+    finally:
+        again.close()

@@ -176,6 +176,8 @@ def crash_rounds(tmp_path: Path, enrollment: Path, kills: int, seed: int) -> Non
             assert set(reported) <= queued  # every reported commit survived
             commits = [e for e in station.audit.entries() if e.event == "enrollment.commit"]
             assert len(commits) == len(queued)  # packet and audit entry: both or neither
+            files = {f.name.removesuffix(".env") for f in station.store.envelope_dir.iterdir()}
+            assert files == queued  # each packet's envelope file is there, and no orphan is left
             demo_key = station.keys.get("demo-recipient")
             public = station.keys.identity_public_key()
             for packet_id in new:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import random
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import sqlcipher3
 
 from station.errors import StoreError
-from station.store import SCHEMA_VERSION, Store
+from station.store import INLINE_MAX, SCHEMA_VERSION, Store
 from tests.sqlcipher_pages import database_plaintext, wal_plaintext
 
 KEY = bytes(range(32))
@@ -102,28 +103,43 @@ def test_old_schema_is_migrated_and_newer_is_refused(tmp_path: Path) -> None:
 
 
 def test_retention_purge_leaves_no_byte_of_the_envelope(tmp_path: Path, store: Store) -> None:
-    big = add(store, 1, size=60_000)  # overflow pages
+    big = add(store, 1, size=60_000)  # over INLINE_MAX: its own file beside the database
     small = add(store, 2, size=300)  # inside a b-tree page
+    middle = add(store, 4, size=20_000)  # overflow pages
     kept = add(store, 3, size=20_000)
+    kept_file = add(store, 5, size=50_000)
     path = tmp_path / "queue.db"
+    big_file = store.envelope_dir / f"{big}.env"
+    assert big_file.read_bytes() == envelope(1, 60_000) and INLINE_MAX < 50_000
+    link = tmp_path / "same-inode"  # a second name for the file's blocks: what a purge leaves in them
+    os.link(big_file, link)
     # The helper really decrypts: before the purge the envelopes are visible to it.
     seen = database_plaintext(path, KEY) + wal_plaintext(Path(f"{path}-wal"), KEY)
-    assert envelope(1, 60_000)[30_000:30_100] in seen and envelope(2, 300)[:200] in seen
-    store.record_ack(big, b"r1", acked_at=100.0)
-    store.record_ack(small, b"r2", acked_at=100.0)
+    assert envelope(4, 20_000)[10_000:10_100] in seen and envelope(2, 300)[:200] in seen
+    assert envelope(1, 60_000)[:100] not in seen  # a file's envelope is not also in the pages
+    for pid in (big, small, middle):
+        store.record_ack(pid, b"r1", acked_at=100.0)
     store.record_ack(kept, b"r3", acked_at=time.time())
-    assert sorted(store.purge_acked(time.time() - 7 * 86400)) == sorted([big, small])
+    store.record_ack(kept_file, b"r5", acked_at=time.time())
+    assert sorted(store.purge_acked(time.time() - 7 * 86400)) == sorted([big, small, middle])
     store.checkpoint()
     plain = database_plaintext(path, KEY) + wal_plaintext(Path(f"{path}-wal"), KEY)
-    for n, size in ((1, 60_000), (2, 300)):
+    assert not big_file.exists()
+    assert link.read_bytes() == bytes(60_000)  # zeroed in place before the unlink
+    files = b"".join(f.read_bytes() for f in store.envelope_dir.iterdir())
+    assert files == envelope(5, 50_000)  # only the kept file's envelope is left in the folder
+    for n, size in ((1, 60_000), (2, 300), (4, 20_000)):
         env = envelope(n, size)
         for i in range(0, len(env) - 32, 16):
-            assert env[i : i + 32] not in plain, f"bytes of purged envelope {n} remain at {i}"
-    assert envelope(3, 20_000)[:100] in plain  # the unpurged one is still there
-    assert store.counts() == {"sealed": 0, "uploading": 0, "acked": 1, "purged": 2}
+            run = env[i : i + 32]
+            assert run not in plain and run not in files, f"bytes of purged envelope {n} remain at {i}"
+    assert envelope(3, 20_000)[:100] in plain  # the unpurged ones are still there
+    assert store.envelope(kept_file) == envelope(5, 50_000)
+    assert store.counts() == {"sealed": 0, "uploading": 0, "acked": 2, "purged": 3}
     assert store.receipt(big) == b"r1"  # proof of delivery stays
-    with pytest.raises(StoreError, match="purged"):
-        store.envelope(big)
+    for pid in (big, small):
+        with pytest.raises(StoreError, match="purged"):
+            store.envelope(pid)
 
 
 def _writer(path: str, base: int, count: int) -> None:
@@ -147,4 +163,3 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
     with Store.open(path, KEY) as s:
         assert s.counts()["sealed"] == 80
         assert s.meta_get("writer-1000") == "1039" and s.meta_get("writer-2000") == "2039"
-

@@ -89,7 +89,7 @@ def test_sync_once_acks_everything_with_receipts(central: Central, example: Path
     with open_station(StationHome(home)) as st:
         acks = [e.fields["packet_id"] for e in st.audit.entries() if e.event == "sync.ack"]
     assert sorted(acks) == sorted(ids)  # one audit entry per ack, with the packet id only
-    status = json.loads(central_cli(central.home, "status", "--json").stdout)
+    status = json.loads(central_cli(central.home, "status", "--all", "--json").stdout)
     row = next(s for s in status["stations"] if s["station_id"] == "live-once")
     assert row["packets_stored"] == 3 and row["pending"] == 0
 
@@ -182,7 +182,7 @@ def test_daemon_syncs_heartbeats_and_stops_on_sigterm(
         if proc.stderr is not None:
             proc.stderr.close()
     assert central.stored(pid) is not None
-    status = json.loads(central_cli(central.home, "status", "--json").stdout)
+    status = json.loads(central_cli(central.home, "status", "--all", "--json").stdout)
     row = next(s for s in status["stations"] if s["station_id"] == "live-daemon")
     assert row["last_seen"] is not None and row["version"]  # the heartbeat arrived
 

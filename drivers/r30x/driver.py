@@ -5,10 +5,18 @@ with an English message; silence becomes ``DeviceTimeout``; garbled bytes ``Prot
 that vanishes ``DeviceUnplugged``. Recovery is automatic: before each command unread input is
 discarded and the parser resynchronises on the next ``EF 01``; after an unplug the next command
 reopens the port (through the factory given at construction) and verifies the password again.
+
+Line rate: after the handshake the driver raises the module to ``max_baud`` (115,200 by default) with
+SetSysPara parameter 4, when the adapter accepts that rate and the module acknowledges it; the module
+answers at the old rate and listens at the new one from the next command, so the driver switches its
+port after the acknowledgement and checks the new rate with ReadSysPara. Any refusal or silence
+leaves (or puts) both ends back at the rate they had. The rate the module runs at is kept in
+``self.baud`` (reconnects open at it) and reported through ``on_rate`` (the opener persists it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 import threading
@@ -54,7 +62,7 @@ class R30xScanner(FingerprintScanner):
 
     def __init__(
         self,
-        transport_factory: Callable[[], Transport],
+        transport_factory: Callable[[int], Transport],
         *,
         url: str,
         address: int = p.DEFAULT_ADDRESS,
@@ -62,8 +70,15 @@ class R30xScanner(FingerprintScanner):
         packet_timeout: float = DEFAULT_PACKET_TIMEOUT,
         model: str = "R30x/ZFM fingerprint module",
         on_close: Callable[[], None] | None = None,
+        baud: int = 57600,
+        max_baud: int | None = None,
+        on_rate: Callable[[int], None] | None = None,
     ) -> None:
         self.url = url
+        self.baud = baud  # the rate the module listens at (as far as this driver knows)
+        self.max_baud = max_baud  # raise the module to this after the handshake (None: leave it)
+        self._on_rate = on_rate
+        self.rate_note = ""  # why the rate was not raised, for ``info()`` and the logs
         self.address = address
         self.password = password
         self.packet_timeout = packet_timeout
@@ -92,7 +107,7 @@ class R30xScanner(FingerprintScanner):
         if self._transport is not None:
             return self._transport
         try:
-            self._transport = self._factory()
+            self._transport = self._factory(self.baud)
         except DeviceNotFound as exc:
             if self._params is None:
                 raise
@@ -106,7 +121,80 @@ class R30xScanner(FingerprintScanner):
         except DeviceError:
             self._drop_transport()
             raise
+        self._rate_is(self.baud)  # it answers here: the rate to try first next time
+        if self.max_baud is not None and self.max_baud > self.baud:
+            self._raise_baud_locked(self.max_baud)
+        assert self._transport is not None
         return self._transport
+
+    def _raise_baud_locked(self, target: int) -> None:
+        """Move module and port to ``target``; on any error both stay at (or return to) ``self.baud``."""
+        old = self.baud
+        transport = self._transport
+        assert transport is not None
+        try:  # does the adapter do this rate? (a USB-serial chip may refuse it at tcsetattr)
+            transport.set_baud(target)
+            transport.set_baud(old)
+        except DeviceError as exc:
+            self.rate_note = f"the adapter refused {target} baud ({exc})"
+            log.info("r30x.rate_kept baud=%d reason=adapter", old)
+            with contextlib.suppress(DeviceError):
+                transport.set_baud(old)
+            return
+        try:
+            self._set_sys_para(p.SysParam.BAUD, p.baud_code(target))  # acknowledged at the old rate
+        except DeviceReportedError as exc:
+            self.rate_note = f"the module refused {target} baud ({exc})"
+            log.info("r30x.rate_kept baud=%d reason=refused", old)
+            return
+        except DeviceError as exc:
+            # no acknowledgement: the module may or may not have switched; find out at the old rate
+            if self._answers_at(transport, old) or not self._answers_at(transport, target):
+                self.rate_note = f"no answer to the rate change ({exc})"
+                with contextlib.suppress(DeviceError):
+                    transport.set_baud(old)
+                return
+            self._rate_is(target)
+            return
+        if self._answers_at(transport, target):
+            self._rate_is(target)
+            return
+        # it acknowledged but cannot be reached at the new rate: undo on the module, at the rate it has
+        log.warning("r30x.rate_unreachable baud=%d", target)
+        with contextlib.suppress(DeviceError):
+            transport.set_baud(old)
+        if self._answers_at(transport, old):  # it never switched after all
+            self.rate_note = f"the module did not answer at {target} baud"
+            return
+        with contextlib.suppress(DeviceError):
+            transport.set_baud(target)
+            self._set_sys_para(p.SysParam.BAUD, p.baud_code(old))
+            transport.set_baud(old)
+            if self._answers_at(transport, old):
+                self.rate_note = f"the module did not answer at {target} baud"
+                return
+        self._drop_transport()
+        raise DeviceTimeout(
+            f"The scanner stopped answering after a baud-rate change to {target}: unplug it, plug it in"
+            " again and press Retry.",
+            code="device.timeout.baud",
+        )
+
+    def _answers_at(self, transport: Transport, baud: int) -> bool:
+        try:
+            transport.set_baud(baud)
+            self._read_sys_params_locked()
+        except DeviceError:
+            return False
+        return True
+
+    def _rate_is(self, baud: int) -> None:
+        if baud != self.baud:
+            log.info("r30x.rate baud=%d", baud)
+        self.baud = baud
+        self.rate_note = ""
+        if self._on_rate is not None:
+            self._on_rate(baud)
 
     def _drop_transport(self) -> None:
         transport, self._transport = self._transport, None
@@ -278,6 +366,7 @@ class R30xScanner(FingerprintScanner):
             if self._transport is not None:
                 self._transport.set_baud(baud)
             self._read_sys_params_locked()
+            self._rate_is(baud)
 
     def set_security_level(self, level: int) -> None:
         if not 1 <= level <= 5:
@@ -423,6 +512,7 @@ class R30xScanner(FingerprintScanner):
                 "security_level": str(params.security_level),
                 "packet_size": str(params.packet_size),
                 "baud": str(params.baud),
+                **({"baud_note": self.rate_note} if self.rate_note else {}),
                 "system_id": f"{params.system_id:#06x}",
                 "status": f"{params.status:#06x}",
             },

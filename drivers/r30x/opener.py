@@ -2,6 +2,7 @@
 
     serial:///dev/ttyUSB0?baud=57600&address=0xFFFFFFFF&password=0&timeout=2
     serial:///dev/ttyUSB0?baud=auto  try 57600, 115200, 9600, 19200, 38400 until the module answers
+    serial:///dev/ttyUSB0?maxbaud=0  stay at ``baud``: do not raise the module to 115200 after the handshake
     sim://r30x                      simulator on a pty, no finger until placed (``.simulator``)
     sim://r30x?image=PATH           that print is on the sensor
     sim://r30x?finger=auto          a synthetic finger whenever GenImg is called (demos)
@@ -10,6 +11,11 @@
 The simulator runs in this process on a background thread; the scanner returned is the real serial
 driver connected to its pty through a private symlink, so reconnecting after ``simulator.unplug()``
 and ``replug()`` works exactly as with a real adapter.
+
+After the handshake the driver raises the module to ``maxbaud`` (default 115200; the module keeps the
+rate in its flash). The rate a port's module was left at is remembered (``drivers.r30x.rates``) and
+tried first at the next open, then the URL's rate, then ``maxbaud``: a station restarted after a
+rate change finds its scanner at once.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from drivers.errors import DeviceError, DeviceTimeout, ProtocolError, UnsupportedURL
 from drivers.r30x import protocol as p
+from drivers.r30x import rates
 from drivers.r30x.driver import DEFAULT_PACKET_TIMEOUT, R30xScanner
 from drivers.r30x.simulator import R30xSimulator
 from drivers.transport.base import Transport
@@ -31,6 +38,7 @@ from drivers.transport.trace import TraceTransport
 from drivers.url import DeviceURL
 
 DEFAULT_BAUD = 57600
+DEFAULT_MAX_BAUD = 115200
 AUTO_BAUDS = (57600, 115200, 9600, 19200, 38400)  # tried in this order for baud=auto
 TRUE_WORDS = {"1", "true", "yes", "on", "auto"}
 
@@ -54,6 +62,17 @@ def _baud(url: DeviceURL) -> int:
     return baud
 
 
+def _max_baud(url: DeviceURL) -> int | None:
+    value = url.int_param("maxbaud", DEFAULT_MAX_BAUD)
+    if value == 0:
+        return None
+    try:
+        p.baud_code(value)
+    except ValueError as exc:
+        raise UnsupportedURL(f"maxbaud={value} in {url.raw}: use 9600 x N (N = 1..12), or 0") from exc
+    return value
+
+
 def _scanner_for_port(
     port: str,
     url: DeviceURL,
@@ -62,10 +81,11 @@ def _scanner_for_port(
     baud: int = DEFAULT_BAUD,
     model: str = "R30x/ZFM fingerprint module",
     on_close: Callable[[], None] | None = None,
+    max_baud: int | None = None,
 ) -> R30xScanner:
 
-    def factory() -> Transport:
-        transport: Transport = SerialTransport(port, baud)
+    def factory(rate: int) -> Transport:
+        transport: Transport = SerialTransport(port, rate)
         return TraceTransport(transport, trace) if trace is not None else transport
 
     return R30xScanner(
@@ -76,7 +96,28 @@ def _scanner_for_port(
         packet_timeout=_float_param(url, "timeout", DEFAULT_PACKET_TIMEOUT),
         model=model,
         on_close=on_close,
+        baud=baud,
+        max_baud=max_baud,
+        on_rate=lambda rate: rates.remember(port, rate),
     )
+
+
+def _connect_first(
+    port: str, url: DeviceURL, trace: TextIO | None, bauds: list[int], primary: int | None, **kwargs: Any
+) -> R30xScanner:
+    """Connect at the first rate of ``bauds`` the module answers at (each tried once, in order).
+
+    When none answers, the error seen at ``primary`` (the URL's own rate) is raised, else the last."""
+    errors: dict[int, DeviceError] = {}
+    for baud in dict.fromkeys(bauds):
+        scanner = _scanner_for_port(port, url, trace, baud=baud, **kwargs)
+        try:
+            scanner.connect()
+        except (DeviceTimeout, ProtocolError) as exc:
+            errors[baud] = exc
+            continue
+        return scanner
+    raise errors[primary] if primary in errors else list(errors.values())[-1]
 
 
 def open_serial(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
@@ -85,25 +126,26 @@ def open_serial(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
     port = f"/{url.host}{url.path}" if url.host else url.path
     if not port:
         raise UnsupportedURL(f"{url.raw} names no port: use serial:///dev/ttyUSB0")
+    max_baud = _max_baud(url)
+    known = rates.recall(port)
     if url.param("baud") != "auto":
-        scanner = _scanner_for_port(port, url, trace, baud=_baud(url))
-        scanner.connect()
-        return scanner
-    # baud=auto: the module's rate is unknown (changed earlier, or a board with another default)
-    last: DeviceError | None = None
-    for baud in AUTO_BAUDS:
-        scanner = _scanner_for_port(port, url, trace, baud=baud)
-        try:
+        baud = _baud(url)
+        if max_baud is None:
+            scanner = _scanner_for_port(port, url, trace, baud=baud)
             scanner.connect()
-        except (DeviceTimeout, ProtocolError) as exc:
-            last = exc
-            continue
-        return scanner
-    assert last is not None
-    raise DeviceTimeout(
-        f"No R30x module answered on {port} at {', '.join(map(str, AUTO_BAUDS))} baud: "
-        "check the cable and the power."
-    ) from last
+            return scanner
+        # the rate this port's module was left at first, then the URL's, then the one we raise to
+        order = [b for b in (known, baud, max_baud) if b is not None]
+        return _connect_first(port, url, trace, order, baud, max_baud=max_baud)
+    # baud=auto: the module's rate is unknown (changed earlier, or a board with another default)
+    try:
+        order = [b for b in (known, *AUTO_BAUDS) if b is not None]
+        return _connect_first(port, url, trace, order, None, max_baud=max_baud)
+    except (DeviceTimeout, ProtocolError) as last:
+        raise DeviceTimeout(
+            f"No R30x module answered on {port} at {', '.join(map(str, AUTO_BAUDS))} baud: "
+            "check the cable and the power."
+        ) from last
 
 
 def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
@@ -129,7 +171,13 @@ def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
 
     try:
         scanner = _scanner_for_port(
-            str(link), url, trace, baud=_baud(url), model="R30x simulator (pty)", on_close=cleanup
+            str(link),
+            url,
+            trace,
+            baud=_baud(url),
+            model="R30x simulator (pty)",
+            on_close=cleanup,
+            max_baud=_max_baud(url),
         )
         scanner.simulator = simulator
         scanner.connect()

@@ -10,6 +10,13 @@ the link disappears, as a pulled cable), ``replug()``, ``inject_garbage(bytes)``
 ``drop_next_bytes(n)``, ``corrupt_next_checksum()``, ``set_delay(seconds)``, ``pace_line()`` (answer
 no faster than the baud rate, for benchmarks), ``stop()``. A client whose port is set to another
 rate than the module's gets garbled answers, as on a real line.
+
+Line rate: a pty carries no rate, so the simulator keeps its own. ``baud`` is the module's rate (kept
+across unplug and replug, as a module keeps it in flash); the client's rate is what it set on its end
+of the pty (termios). SetSysPara parameter 4 is answered at the old rate and the new rate applies from
+the next command, as on a module; a command arriving while the two rates differ is a framing error
+and its answer reaches the client garbled. ``max_baud`` models a module (or clone) that refuses
+faster rates (confirmation code 0x1B, as for an out-of-range value).
 """
 
 from __future__ import annotations
@@ -105,6 +112,7 @@ class R30xSimulator:
         packet_size: int = 128,
         baud: int = 57600,
         system_id: int = 0x0000,
+        max_baud: int = 115200,
     ) -> None:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -120,6 +128,7 @@ class R30xSimulator:
         self.security_level = security_level
         self.packet_size = packet_size
         self.baud = baud
+        self.max_baud = max_baud
         self.system_id = system_id
         self.finger_auto = finger_auto
         self._finger: Grey | None = None
@@ -512,7 +521,7 @@ class R30xSimulator:
     def _set_sys_para(self, s: _Session, a: bytes) -> None:
         param, value = a[0], a[1]
         if param == p.SysParam.BAUD:
-            if not 1 <= value <= 12:
+            if not 1 <= value <= 12 or value * p.BAUD_UNIT > self.max_baud:
                 self._ack(s, 0x1B)
                 return
             self._ack(s, p.OK)  # answered at the old rate; a pty has no rate, so keep serving

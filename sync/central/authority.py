@@ -68,14 +68,22 @@ def init_home(
     if home.ca_key.exists() and not force:
         raise CentralError(f"a CA already exists in {home.root}; refusing to overwrite it")
     if database_url is not None:
-        from sync.central.database import check_config_url, connect_pool
+        from sync.central.database import check_config_url, connect_pool, database_is_claimed
         from sync.central.migrate import migrate_pg
+        from sync.central.pg_storage import PgStorage
 
         check_config_url(database_url)
         pool = connect_pool(database_url, max_size=1)  # reachable and migrated before any key exists
         try:
             with pool.connection() as conn:
                 migrate_pg(conn)
+                if database_is_claimed(conn):
+                    raise CentralError(
+                        "this database already belongs to another central: give the new central its own"
+                        " database (to add a node to that central, copy its home instead of running init)",
+                        code="storage.other_central",
+                    )
+            PgStorage(pool)  # the packet partitions, ahead
         finally:
             pool.close()
     home.root.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from packetformat.packet import PacketError, open_packet, parse
 from sync.central.database import open_storage
 from sync.central.home import CentralError, CentralHome, write_atomic
+from sync.central.storage import Storage
 
 
 def open_stored(
@@ -31,24 +32,29 @@ def open_stored(
     """
     storage = open_storage(home)
     try:
-        found = [
-            p for p in storage.find_packet(packet_id) if station_id is None or p.station_id == station_id
-        ]
-        if not found:
-            raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
-        if len(found) > 1:
-            holders = ", ".join(p.station_id for p in found)
-            raise CentralError(
-                f"packet id {packet_id} is held by several stations ({holders}): say which with --station",
-                code="central.ambiguous_packet",
-            )
-        stored = found[0]
-        try:
-            envelope = storage.envelope(stored.sha256)
-        except (OSError, ValueError) as exc:
-            raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
+        return open_in(storage, packet_id, private_key, station_id=station_id)
     finally:
         storage.close()
+
+
+def open_in(
+    storage: Storage, packet_id: str, private_key: bytes, *, station_id: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`open_stored` on an open storage (a batch keeps one for every packet)."""
+    found = [p for p in storage.find_packet(packet_id) if station_id is None or p.station_id == station_id]
+    if not found:
+        raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
+    if len(found) > 1:
+        holders = ", ".join(p.station_id for p in found)
+        raise CentralError(
+            f"packet id {packet_id} is held by several stations ({holders}): say which with --station",
+            code="central.ambiguous_packet",
+        )
+    stored = found[0]
+    try:
+        envelope = storage.envelope(stored.sha256)
+    except (OSError, ValueError) as exc:
+        raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
     cert = x509.load_der_x509_certificate(stored.cert_der)
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):

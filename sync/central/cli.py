@@ -6,7 +6,8 @@ Every command takes ``--home DIR`` (default ``$CENTRAL_HOME``, else ``/var/lib/c
 First steps:
   central --home /tmp/central ca init
   central --home /tmp/central ca fingerprint
-  central --home /tmp/central token new --station uc-lhr-0421-01
+  central --home /tmp/central token new --station uc-lhr-0421-01 \
+      --district Lahore --tehsil "Lahore City" --union-council "UC-421"
   central --home /tmp/central serve --port 8443
   central --home /tmp/central status
 """
@@ -25,6 +26,7 @@ from typing import Any
 import click
 
 from packetformat.packet import SUITES
+from sync.central.cli_station import station_group, status_cmd
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
 from sync.pki.ca import PKIError, cert_pem, load_cert
@@ -57,12 +59,27 @@ def ca_group() -> None:
     """Create the private CA and show its fingerprint."""
 
 
-def _init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int) -> None:
+def _init(
+    ctx: click.Context,
+    name: str,
+    suite: str,
+    server_names: tuple[str, ...],
+    cert_days: int,
+    database: str | None = None,
+) -> None:
     from sync.central.authority import init_home
 
     home = _home(ctx)
-    result = init_home(home, name=name, suite=suite, server_names=server_names, cert_days=cert_days)
+    result = init_home(
+        home, name=name, suite=suite, server_names=server_names, cert_days=cert_days, database_url=database
+    )
     click.echo(f"central home:      {home.root}")
+    if database:
+        from sync.central.database import describe_url
+
+        click.echo(f"storage:           PostgreSQL, {describe_url(database)} (schema migrated)")
+    else:
+        click.echo(f"storage:           embedded SQLite ({home.db})")
     click.echo(f"central id:        {result.central_id}")
     click.echo(f"HPKE suite:        {result.hpke_suite}")
     click.echo(
@@ -107,12 +124,40 @@ def ca_init(ctx: click.Context, name: str, suite: str, server_names: tuple[str, 
 
 @cli.command("init")
 @_with_init_options
+@click.option(
+    "--database",
+    "database",
+    metavar="URL",
+    default=None,
+    help="postgresql://USER@HOST:PORT/DBNAME for PostgreSQL (several nodes); leave out for the embedded"
+    " SQLite database. Written to [storage] url WITHOUT a password.",
+)
 @click.pass_context
 def init_cmd(
-    ctx: click.Context, name: str, suite: str, server_names: tuple[str, ...], cert_days: int
+    ctx: click.Context,
+    name: str,
+    suite: str,
+    server_names: tuple[str, ...],
+    cert_days: int,
+    database: str | None,
 ) -> None:
-    """Prepare a new central home (same as 'ca init')."""
-    _init(ctx, name, suite, server_names, cert_days)
+    """Prepare a new central home (same as 'ca init', plus the choice of database).
+
+    \b
+    Storage: with --database postgresql://central@db.example:5432/central the schema is migrated
+    and the URL is written as [storage] url in central.toml; without it central uses an embedded
+    SQLite database in the home. $CENTRAL_DATABASE_URL, when set, overrides [storage] url.
+
+    \b
+    A password never goes into central.toml, and a URL that holds one is refused. Give it to
+    libpq instead, in one of:
+      - a passfile: ~/.pgpass of the service's user, or $PGPASSFILE (mode 0600),
+        one line HOST:PORT:DBNAME:USER:PASSWORD;
+      - a service file (~/.pg_service.conf or $PGSERVICEFILE) and the URL postgresql:///?service=NAME;
+      - $PGPASSWORD, or the whole URL in $CENTRAL_DATABASE_URL, in the service's environment
+        (a systemd EnvironmentFile= readable by root only).
+    """
+    _init(ctx, name, suite, server_names, cert_days, database)
 
 
 @ca_group.command("fingerprint")
@@ -132,11 +177,30 @@ def token_group() -> None:
 
 @token_group.command("new")
 @click.option("--station", "station_id", required=True, help="Station id the token is for.")
+@click.option("--district", default=None, help="District the station stands in (registry).")
+@click.option("--tehsil", default=None, help="Tehsil the station stands in.")
+@click.option("--union-council", "union_council", default=None, help="Union council the station serves.")
+@click.option("--label", default="", help="Free text shown to ops (a building, a counter; no names).")
 @click.option("--ttl", default="24h", show_default=True, help="Validity: e.g. 30m, 24h, 7d.")
 @click.pass_context
-def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
-    """Create a one-time token for STATION; the token alone is on the last line."""
+def token_new(
+    ctx: click.Context,
+    station_id: str,
+    district: str | None,
+    tehsil: str | None,
+    union_council: str | None,
+    label: str,
+    ttl: str,
+) -> None:
+    """Create a one-time token for STATION and record where it stands; the token is on the last line.
+
+    A station new to the registry needs --district, --tehsil and --union-council; for one already
+    registered they may be left out (a new token after a repair) or given to correct the record.
+    """
     from sync.central.authority import Authority
+    from sync.central.cli_station import location_from
+    from sync.central.database import open_backend
+    from sync.central.registry import prepare_token
 
     if not valid_station_id(station_id):
         raise click.BadParameter(
@@ -146,7 +210,17 @@ def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
         seconds = parse_duration(ttl)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ttl") from exc
-    token = Authority(_home(ctx)).new_token(station_id, seconds)
+    home = _home(ctx)
+    home.require()
+    location = location_from(district, tehsil, union_council, label)
+    backend = open_backend(home)
+    try:
+        prepare_token(backend.storage, station_id, location)
+        token = Authority(home, tokens=backend.tokens, registry=backend.registry).new_token(
+            station_id, seconds
+        )
+    finally:
+        backend.close()
     expires = dt.datetime.fromtimestamp(time.time() + seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
     click.echo(f"one-time enrollment token for {station_id}, valid until {expires}:")
     click.echo(token)
@@ -161,8 +235,20 @@ def token_new(ctx: click.Context, station_id: str, ttl: str) -> None:
 def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, days: float | None) -> None:
     """Issue a station certificate from a CSR file without a token (at the office)."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
+    from sync.central.registry import retired_message
 
-    cert = Authority(_home(ctx)).issue_from_csr(csr_path.read_text(), station_id, days=days)
+    home = _home(ctx)
+    home.require()
+    backend = open_backend(home)
+    try:
+        if backend.storage.station_state(station_id) == "retired":
+            raise CentralError(retired_message(station_id))
+        authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
+        cert = authority.issue_from_csr(csr_path.read_text(), station_id, days=days)
+        backend.storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())
+    finally:
+        backend.close()
     out.write_bytes(cert_pem(cert))
     click.echo(f"issued {station_id} serial {cert.serial_number:x} until {cert.not_valid_after_utc:%Y-%m-%d}")
 
@@ -173,8 +259,17 @@ def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, da
 def revoke_cmd(ctx: click.Context, target: str) -> None:
     """Revoke every certificate of station TARGET (or urn:ops:NAME, or serial 0xHEX); new CRL."""
     from sync.central.authority import Authority
+    from sync.central.database import open_backend
 
-    count = Authority(_home(ctx)).revoke(target)
+    home = _home(ctx)
+    home.require()
+    backend = open_backend(home)
+    try:
+        count = Authority(home, tokens=backend.tokens, registry=backend.registry).revoke(target)
+        if count and valid_station_id(target):
+            backend.storage.mark_revoked(target, time.time())
+    finally:
+        backend.close()
     if count == 0:
         raise CentralError(
             f"no unrevoked certificate for {target!r}: check the station id with 'central status'"
@@ -205,6 +300,13 @@ def ops_cert_cmd(ctx: click.Context, name: str, out: Path, days: float) -> None:
     "--max-packet-bytes", type=click.IntRange(1024), default=DEFAULT_MAX_PACKET_BYTES, show_default=True
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log requests' outcomes (codes, never PII).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the ports (SO_REUSEPORT); above 1 needs PostgreSQL.",
+)
 @click.pass_context
 def serve_cmd(
     ctx: click.Context,
@@ -214,8 +316,14 @@ def serve_cmd(
     enroll_port: int | None,
     max_packet_bytes: int,
     verbose: bool,
+    workers: int,
 ) -> None:
-    """Run the ingest (mutual TLS) and enrollment listeners."""
+    """Run the ingest (mutual TLS) and enrollment listeners.
+
+    Any number of 'central serve' processes, on one machine (--workers N) or on several behind a
+    TCP load balancer, can share one PostgreSQL database; GET /v1/ready on the ingest port (with
+    any certificate of this CA, e.g. an ops one) answers 200 while this node can serve.
+    """
     from sync.central.server import ServeOptions, serve, url_host
 
     if listen:
@@ -238,41 +346,18 @@ def serve_cmd(
         sys.stdout.flush()
 
     options = ServeOptions(host=host, port=port, enroll_port=enroll_port, max_packet_bytes=max_packet_bytes)
+    if workers > 1:
+        from sync.central.workers import serve_workers
+
+        serve_workers(home, options, workers, ready)
+        return
     try:
         asyncio.run(serve(home, options, ready=ready))
     except OSError as exc:
         raise CentralError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-# -- ops ---------------------------------------------------------------------------------------
-@cli.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def status_cmd(ctx: click.Context, as_json: bool) -> None:
-    """One line per station: last seen, pending, oldest pending, certificate expiry, alerts."""
-    from sync.central.authority import Authority
-    from sync.central.database import open_backend
-    from sync.central.ops import format_table, station_statuses
-
-    home = _home(ctx)
-    home.require()
-    backend = open_backend(home)
-    authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
-    try:
-        statuses = station_statuses(backend.storage, authority.registry.latest())
-        totals = backend.storage.totals()
-    finally:
-        backend.close()
-    if as_json:
-        click.echo(json.dumps({"stations": [s.to_json() for s in statuses], "totals": totals}, indent=2))
-    else:
-        click.echo(format_table(statuses))
-        click.echo(
-            f"\n{totals['packets']} packets stored, {totals['partial_uploads']} uploads in progress"
-            f" ({totals.get('partial_bytes', 0)} bytes)"
-        )
-
-
+# -- ops: status and the station registry (sync/central/cli_station.py) --------------------------
 # -- back office -------------------------------------------------------------------------------
 @cli.command("open")
 @click.argument("packet_id")
@@ -314,10 +399,18 @@ def open_cmd(
         raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
 
 
-from sync.central.cli_operator import operator_group  # noqa: E402  (registered below, one line each)
+from sync.central.cli_backup import backup_cmd  # noqa: E402  (subcommands in their own modules)
+from sync.central.cli_db import db_group  # noqa: E402
+from sync.central.cli_export import export_cmd  # noqa: E402
+from sync.central.cli_operator import operator_group  # noqa: E402
 from sync.central.cli_outcome import outcome_group  # noqa: E402
 from sync.central.cli_policy import policy_group  # noqa: E402
 
+cli.add_command(db_group)
+cli.add_command(backup_cmd)
+cli.add_command(export_cmd)
+cli.add_command(status_cmd)
+cli.add_command(station_group)
 cli.add_command(policy_group)
 cli.add_command(operator_group)
 cli.add_command(outcome_group)

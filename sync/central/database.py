@@ -135,6 +135,29 @@ def connect_pool(url: str, *, max_size: int = DEFAULT_POOL_SIZE) -> ConnectionPo
     return pool
 
 
+def claim_identity(conn: Conn, home: CentralHome) -> None:
+    """Bind the database to this home's CA on first use; refuse a database of another central."""
+    from sync.pki.ca import fingerprint, load_cert
+
+    mine = fingerprint(load_cert(home.ca_cert))
+    conn.execute(
+        "INSERT INTO central_identity(id, central_id, ca_fingerprint) VALUES (1, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (home.central_id, mine),
+    )
+    row = conn.execute("SELECT central_id, ca_fingerprint FROM central_identity WHERE id = 1").fetchone()
+    if row is not None and str(row[1]) != mine:
+        raise DatabaseError(
+            f"the database belongs to central {row[0]} (CA SHA256:{row[1]}), not to this home's CA: a new"
+            " node needs a copy of that central's home, and a new central needs its own database",
+            code="storage.other_central",
+        )
+
+
+def database_is_claimed(conn: Conn) -> bool:
+    return conn.execute("SELECT 1 FROM central_identity WHERE id = 1").fetchone() is not None
+
+
 @dataclass
 class Backend:
     """What a central process opens once: the storage, the token store and the cert registry."""
@@ -173,6 +196,7 @@ def open_backend(home: CentralHome, *, migrate: bool = False, pool_size: int | N
                 migrate_pg(conn)
             else:
                 require_current_pg(conn)
+            claim_identity(conn, home)
         storage = PgStorage(pool, limits=limits)
     except BaseException:
         pool.close()
@@ -192,6 +216,7 @@ def open_pki(home: CentralHome) -> tuple[TokenBackend, CertBackend, Any]:
     try:
         with pool.connection() as conn:
             require_current_pg(conn)
+            claim_identity(conn, home)
     except BaseException:
         pool.close()
         raise

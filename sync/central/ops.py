@@ -1,39 +1,31 @@
-"""What ops look at: one status row per station with its alerts (used by CLI, dashboard, metrics).
+"""What ops look at, as text: the fleet summary and the table of stations (``central status``).
 
-Alerts: ``silent`` (no contact for more than a day), ``cert_expiring`` (within 7 days) or
-``cert_expired``, ``conflict`` (same packet id, other content), ``audit_rewound`` / ``audit_broken``
-(the station's audit chain went back or forked), ``revoked``.
+The numbers come from the storage backend's fleet queries (:mod:`sync.central.fleet_sql`), so
+the same summary, filters and order serve the CLI, the dashboard and the JSON API. Alert kinds and
+states are defined in :mod:`sync.central.fleet`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from sync.central.fleet import (
+    STATES,
+    UNASSIGNED,
+    FleetSummary,
+    StationFilter,
+    StationPage,
+    StationStatus,
+    Thresholds,
+)
+from sync.central.home import CentralHome
 from sync.central.storage import Storage
-from sync.common.wire import STATION_URI_PREFIX
-from sync.pki.issue import IssuedCert
 
-SILENT_AFTER_S = 86400.0
-CERT_WARN_S = 7 * 86400.0
-STORED_ALERTS = ("conflict", "audit_rewound", "audit_broken")
-
-
-@dataclass
-class StationStatus:
-    station_id: str
-    last_seen: float | None
-    pending: int | None
-    oldest_pending_age_s: float | None
-    cert_not_after: float | None
-    packets_stored: int
-    version: str | None
-    alerts: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["FleetView", "StationStatus", "fleet_view", "format_summary", "format_table", "thresholds"]
 
 
 def iso_utc(ts: float | None) -> str:
@@ -55,68 +47,93 @@ def human_age(seconds: float | None) -> str:
     return f"{s / 86400:.1f}d"
 
 
-def station_statuses(
-    storage: Storage, issued: dict[str, IssuedCert], *, now: float | None = None
-) -> list[StationStatus]:
-    """Every station that was issued a certificate or has been seen, with computed alerts."""
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def thresholds(home: CentralHome) -> Thresholds:
+    """The alert thresholds of this central (``[alerts]`` in ``central.toml``)."""
+    return Thresholds.from_config(home.config())
+
+
+@dataclass(frozen=True)
+class FleetView:
+    summary: FleetSummary
+    page: StationPage
+    totals: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": self.summary.to_json(),
+            "totals": self.totals,
+            "total": self.page.total,
+            "offset": self.page.offset,
+            "stations": [s.to_json() for s in self.page.stations],
+        }
+
+
+def fleet_view(
+    storage: Storage,
+    th: Thresholds,
+    flt: StationFilter,
+    *,
+    offset: int = 0,
+    limit: int = 100,
+    now: float | None = None,
+) -> FleetView:
+    """The summary of the stations ``flt`` selects (ignoring ``trouble_only``) and one page of them."""
     t = time.time() if now is None else now
-    rows = {r.station_id: r for r in storage.stations()}
-    certs = {s[len(STATION_URI_PREFIX) :]: c for s, c in issued.items() if s.startswith(STATION_URI_PREFIX)}
-    stored_alerts: dict[str, list[str]] = {}
-    for alert in storage.alerts():
-        kinds = stored_alerts.setdefault(alert.station_id, [])
-        if alert.kind not in kinds:
-            kinds.append(alert.kind)
-    out: list[StationStatus] = []
-    for sid in sorted(set(rows) | set(certs)):
-        row = rows.get(sid)
-        cert = certs.get(sid)
-        hb = (row.heartbeat if row else None) or {}
-        counts = hb.get("counts") or {}
-        pending = int(counts.get("sealed", 0)) + int(counts.get("uploading", 0)) if hb else None
-        age = hb.get("oldest_pending_age_s")
-        cert_end = cert.not_after.timestamp() if cert else None
-        status = StationStatus(
-            station_id=sid,
-            last_seen=row.last_seen if row else None,
-            pending=pending,
-            oldest_pending_age_s=None if age is None else float(age),
-            cert_not_after=cert_end,
-            packets_stored=row.packets_stored if row else 0,
-            version=hb.get("version") if hb else None,
-        )
-        if status.last_seen is None or t - status.last_seen > SILENT_AFTER_S:
-            status.alerts.append("silent")
-        if cert is not None and cert.revoked_at is not None:
-            status.alerts.append("revoked")
-        elif cert_end is not None and cert_end <= t:
-            status.alerts.append("cert_expired")
-        elif cert_end is not None and cert_end - t <= CERT_WARN_S:
-            status.alerts.append("cert_expiring")
-        status.alerts.extend(stored_alerts.get(sid, []))
-        out.append(status)
-    return out
+    summary_filter = dataclasses.replace(flt, trouble_only=False)
+    summary = storage.fleet_summary(th, summary_filter, t)
+    page = storage.station_page(th, flt, t, offset, limit)
+    return FleetView(summary, page, storage.totals())
+
+
+def format_summary(view: FleetView) -> str:
+    s = view.summary
+    states = ", ".join(f"{s.by_state.get(k, 0)} {k}" for k in STATES)
+    alerts = ", ".join(f"{k} {n}" for k, n in s.alerts.items() if n) or "none"
+    if s.oldest_pending_station is None:
+        oldest = "none: every station had synced at its last heartbeat"
+    else:
+        oldest = f"{human_age(s.oldest_pending_age_s)} old, at {s.oldest_pending_station}"
+    totals = view.totals
+    return "\n".join(
+        [
+            f"stations          {s.stations} ({states})",
+            f"packets today     {s.packets_today} (UTC day); {totals.get('packets', 0)} stored,"
+            f" {totals.get('partial_uploads', 0)} uploads in progress",
+            f"oldest unsynced   {oldest}",
+            f"alerts            {alerts}",
+        ]
+    )
 
 
 def format_table(statuses: list[StationStatus], *, now: float | None = None) -> str:
     t = time.time() if now is None else now
-    header = ("STATION", "LAST SEEN", "PENDING", "OLDEST", "CERT EXPIRES", "STORED", "ALERTS")
+    header = ("STATION", "DISTRICT", "STATE", "LAST SEEN", "PENDING", "OLDEST", "CERT EXPIRES", "ALERTS")
     lines = [header]
     for s in statuses:
         seen = "never" if s.last_seen is None else f"{human_age(t - s.last_seen)} ago"
         lines.append(
             (
                 s.station_id,
+                s.district or UNASSIGNED,
+                s.state,
                 seen,
                 "-" if s.pending is None else str(s.pending),
                 human_age(s.oldest_pending_age_s),
                 iso_utc(s.cert_not_after),
-                str(s.packets_stored),
                 ",".join(s.alerts) or "ok",
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines]
-    if len(lines) == 1:
-        text.append("(no stations yet: issue a token with 'central token new --station ID')")
     return "\n".join(text)

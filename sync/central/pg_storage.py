@@ -33,6 +33,8 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from sync.central.envelopes import StorageFull, check_sha256
+from sync.central.fleet_pg import PgFleet, count_packet_in
+from sync.central.fleet_sql import heartbeat_columns
 from sync.central.migrate import latest, pg_version
 from sync.central.storage import (
     Alert,
@@ -106,16 +108,23 @@ class PgEnvelopeStore:
         return data
 
 
-class PgStorage:
+class PgStorage(PgFleet):
     """The PostgreSQL backend; thread-safe (one pooled connection per call)."""
 
     dialect = "postgresql"
 
-    def __init__(self, pool: ConnectionPool[Conn], *, limits: UploadLimits | None = None) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[Conn],
+        *,
+        limits: UploadLimits | None = None,
+        create_partitions: bool = True,
+    ) -> None:
         self.pool = pool
         self.limits = limits or UploadLimits()
         self.envelopes = PgEnvelopeStore(pool)
-        self.ensure_partitions()
+        if create_partitions:
+            self.ensure_partitions()
 
     def close(self) -> None:
         self.pool.close()
@@ -322,6 +331,21 @@ class PgStorage:
             ).fetchall()
         return [self._row(r) for r in rows]
 
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]:
+        """(station id, packet id) of the packets received in [since, until) (ISO 8601 UTC with ``Z``).
+
+        The day bounds let PostgreSQL scan only the partitions of those days.
+        """
+        first = received_day(since)
+        last = received_day(until)
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT station_id, packet_id FROM packets WHERE received_day >= %s AND received_day <= %s"
+                " AND received_at >= %s AND received_at < %s ORDER BY received_at, station_id, packet_id",
+                (first, last, since, until),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
         """Key, envelope, row and the end of the partial upload in ONE transaction; first one wins."""
         if hashlib.sha256(envelope).hexdigest() != packet.sha256:
@@ -353,6 +377,7 @@ class PgStorage:
                     "DELETE FROM uploads WHERE station_id=%s AND packet_id=%s",
                     (packet.station_id, packet.packet_id),
                 )
+                count_packet_in(conn, packet.station_id, packet.received_at, packet.size, time.time())
         if claimed is not None:
             return packet
         winner = self.stored(packet.station_id, packet.packet_id)
@@ -367,10 +392,10 @@ class PgStorage:
     def touch(self, station_id: str, now: float) -> None:
         with self.pool.connection() as conn, full_as_storage_full():
             conn.execute(
-                "INSERT INTO stations(station_id, last_seen) VALUES (%s,%s)"
+                "INSERT INTO stations(station_id, created_at, last_seen) VALUES (%s,%s,%s)"
                 " ON CONFLICT (station_id) DO UPDATE"
                 " SET last_seen=greatest(stations.last_seen, excluded.last_seen)",
-                (station_id, now),
+                (station_id, now, now),
             )
 
     def _add_alert(self, conn: Conn, station_id: str, kind: str, detail: str, now: float) -> Alert:
@@ -388,7 +413,10 @@ class PgStorage:
         """Store the heartbeat and raise audit alerts, under the station row's lock (any node)."""
         sid = heartbeat.station_id
         with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
-            conn.execute("INSERT INTO stations(station_id) VALUES (%s) ON CONFLICT DO NOTHING", (sid,))
+            conn.execute(
+                "INSERT INTO stations(station_id, created_at) VALUES (%s,%s) ON CONFLICT DO NOTHING",
+                (sid, now),
+            )
             row = conn.execute(
                 "SELECT audit_seq, audit_head FROM stations WHERE station_id=%s FOR UPDATE", (sid,)
             ).fetchone()
@@ -396,10 +424,19 @@ class PgStorage:
                 self._add_alert(conn, sid, kind, detail, now)
                 for kind, detail in audit_alerts(None if row is None else (row[0], row[1]), heartbeat)
             ]
+            cols = heartbeat_columns(heartbeat, now)
+            sets = ", ".join(f"{c}=coalesce(%s, {c})" if c == "cert_not_after" else f"{c}=%s" for c in cols)
             conn.execute(
-                "UPDATE stations SET last_seen=%s, heartbeat=%s, audit_seq=%s, audit_head=%s"
-                " WHERE station_id=%s",
-                (now, json.dumps(heartbeat.to_json()), heartbeat.audit_seq, heartbeat.audit_head, sid),
+                "UPDATE stations SET last_seen=%s, heartbeat=%s, audit_seq=%s, audit_head=%s,"
+                f" {sets} WHERE station_id=%s",
+                (
+                    now,
+                    json.dumps(heartbeat.to_json()),
+                    heartbeat.audit_seq,
+                    heartbeat.audit_head,
+                    *cols.values(),
+                    sid,
+                ),
             )
         return raised
 
@@ -426,7 +463,10 @@ class PgStorage:
 
     def totals(self) -> dict[str, int]:
         with self.pool.connection() as conn:
-            row = conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM packets").fetchone()
+            # Counted with each packet's commit: no scan of the partitions.
+            row = conn.execute(
+                "SELECT coalesce(sum(packets), 0), coalesce(sum(bytes), 0) FROM ingest_days"
+            ).fetchone()
             part = conn.execute("SELECT count(*), coalesce(sum(received), 0) FROM uploads").fetchone()
         assert row is not None and part is not None
         return {

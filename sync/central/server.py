@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import socket
 import ssl
 import time
@@ -35,12 +36,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from packetformat.packet import PacketError, parse, verify
 from station.policy.rules import CaptureSummary
 from sync.central.authority import Authority
-from sync.central.dashboard import render_dashboard
+from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, open_backend
+from sync.central.fleet import Thresholds
 from sync.central.home import CentralHome
 from sync.central.metrics import Metrics
-from sync.central.ops import StationStatus, station_statuses
+from sync.central.ops import fleet_view
 from sync.central.policy import PolicyOffice, check_outcome
+from sync.central.registry import retired_message
 from sync.central.storage import (
     OffsetMismatch,
     SizeMismatch,
@@ -188,16 +191,14 @@ class Central:
         self.receipt_key = self.authority.receipt_key()
         self.central_id = home.central_id
         self.crl = CrlWatcher(home)
+        self.thresholds = Thresholds.from_config(home.config())
         self.policy = PolicyOffice(home, self.storage)
         _ = self.policy.key  # made now (an old home gets one), not on the first station's request
         self.metrics = Metrics()
-        self.metrics.attach(self.statuses, self.storage.totals)
+        self.metrics.attach(self.storage, lambda: self.thresholds)
         self._peer_cache: dict[bytes, Peer] = {}
 
     # -- helpers ------------------------------------------------------------------------------
-    def statuses(self) -> list[StationStatus]:
-        return station_statuses(self.storage, self.authority.registry.latest())
-
     def _reject(self, status: int, code: str, message: str, **extra: Any) -> web.Response:
         self.metrics.rejections.labels(reason=code).inc()
         return web.json_response(error_body(code, message, **extra), status=status)
@@ -251,6 +252,9 @@ class Central:
         body = await self._json(request)
         if body is None or not all(isinstance(body.get(k), str) for k in ("token", "station_id", "csr_pem")):
             return self._reject(400, E_BAD_REQUEST, "expected JSON {token, station_id, csr_pem}")
+        if await asyncio.to_thread(self.storage.station_state, body["station_id"]) == "retired":
+            log.warning("enroll.retired")
+            return self._reject(403, E_FORBIDDEN, retired_message(body["station_id"]))
         try:
             result = await asyncio.to_thread(
                 self.authority.enroll, body["token"], body["station_id"], body["csr_pem"]
@@ -261,6 +265,13 @@ class Central:
         except PKIError as exc:
             log.warning("enroll.bad_csr")
             return self._reject(400, E_BAD_CSR, str(exc))
+        issued = x509.load_pem_x509_certificate(result.certificate_pem.encode())
+        await asyncio.to_thread(
+            self.storage.record_certificate,
+            body["station_id"],
+            issued.not_valid_after_utc.timestamp(),
+            time.time(),
+        )
         log.info("enroll.issued station=%s", body["station_id"])
         return web.json_response(result.__dict__)
 
@@ -278,6 +289,13 @@ class Central:
             return self._reject(403, E_FORBIDDEN, "the presented certificate is revoked")
         except PKIError as exc:
             return self._reject(400, E_BAD_CSR, str(exc))
+        assert peer.station_id is not None
+        await asyncio.to_thread(
+            self.storage.record_certificate,
+            peer.station_id,
+            cert.not_valid_after_utc.timestamp(),
+            time.time(),
+        )
         log.info("cert.renewed station=%s", peer.station_id)
         return web.json_response({"certificate_pem": cert_pem(cert).decode()})
 
@@ -361,6 +379,10 @@ class Central:
             return await self._finalise_known(stored, station_id, pid, sha)
         envelope = await asyncio.to_thread(self.storage.partial, station_id, pid)
         if len(envelope) < size:
+            # Another node (or request) may have stored it since, and removed the partial upload.
+            stored = await asyncio.to_thread(self.storage.stored, station_id, pid)
+            if stored is not None:
+                return await self._finalise_known(stored, station_id, pid, sha)
             return self._reject(
                 400, E_INCOMPLETE, f"only {len(envelope)} of {size} bytes received", offset=len(envelope)
             )
@@ -544,10 +566,86 @@ class Central:
         peer = self.ops(request)
         if isinstance(peer, web.Response):
             return peer
-        statuses = await asyncio.to_thread(self.statuses)
-        totals = await asyncio.to_thread(self.storage.totals)
-        page = render_dashboard(statuses, totals, self.central_id)
-        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
+        query = DashboardQuery.parse(dict(request.query))
+        now = time.time()
+
+        def build() -> str:
+            flt = query.filter()
+            view = fleet_view(
+                self.storage,
+                self.thresholds,
+                flt,
+                offset=(query.page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                now=now,
+            )
+            rollup = self.storage.district_rollup(self.thresholds, now, 1000)
+            days = self.storage.ingest_per_day(now, 14)
+            return render_dashboard(view, rollup, days, query, self.central_id, now=now)
+
+        page = await asyncio.to_thread(build)
+        return self._html(page)
+
+    def _html(self, page: str, status: int = 200) -> web.Response:
+        return web.Response(
+            text=page,
+            status=status,
+            content_type="text/html",
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": CSP,
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    async def dashboard_station(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        sid = request.match_info["station_id"]
+        now = time.time()
+        status = await asyncio.to_thread(self.storage.station_status, self.thresholds, sid, now)
+        if status is None:
+            return self._html("<!doctype html><title>not found</title><p>No such station.</p>", 404)
+        log_rows = await asyncio.to_thread(self.storage.station_alert_log, sid, 50)
+        return self._html(render_station(status, log_rows, now=now))
+
+    async def ops_fleet(self, request: web.Request) -> web.Response:
+        """``GET /ops/v1/fleet?q=&district=&alert=&state=&page=``: the dashboard's data as JSON."""
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        query = DashboardQuery.parse(dict(request.query))
+        now = time.time()
+
+        def build() -> dict[str, Any]:
+            view = fleet_view(
+                self.storage,
+                self.thresholds,
+                query.filter(),
+                offset=(query.page - 1) * PAGE_SIZE,
+                limit=PAGE_SIZE,
+                now=now,
+            )
+            out = view.to_json()
+            out["districts"] = [r.to_json() for r in self.storage.district_rollup(self.thresholds, now, 1000)]
+            out["ingest_per_day"] = [
+                {"day": d, "packets": n} for d, n in self.storage.ingest_per_day(now, 14)
+            ]
+            out["page_size"] = PAGE_SIZE
+            return out
+
+        return web.json_response(await asyncio.to_thread(build), headers={"Cache-Control": "no-store"})
+
+    async def ops_station(self, request: web.Request) -> web.Response:
+        peer = self.ops(request)
+        if isinstance(peer, web.Response):
+            return peer
+        sid = request.match_info["station_id"]
+        status = await asyncio.to_thread(self.storage.station_status, self.thresholds, sid, time.time())
+        if status is None:
+            return web.json_response(error_body("not_found", "no such station"), status=404)
+        return web.json_response(status.to_json(), headers={"Cache-Control": "no-store"})
 
     async def metrics_view(self, request: web.Request) -> web.Response:
         peer = self.ops(request)
@@ -565,7 +663,7 @@ class Central:
         except Exception as exc:
             log.error("ready.failed %s", type(exc).__name__)
             return self._reject(503, E_NOT_READY, f"the database is not usable: {type(exc).__name__}")
-        return web.json_response({"ready": True, "central_id": self.central_id, **info})
+        return web.json_response({"ready": True, "central_id": self.central_id, "pid": os.getpid(), **info})
 
     async def maintenance(self) -> None:
         """Every few seconds: shared revocations into this node's CRL, upload expiry, partitions."""
@@ -579,9 +677,24 @@ class Central:
                 log.exception("maintenance.failed")
             await asyncio.sleep(MAINTENANCE_S)
 
+    @web.middleware
+    async def _timed(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Request latency per route (the route's pattern, so the label set stays small)."""
+        start = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else "other"
+            self.metrics.latency.labels(route=f"{request.method} {route}").observe(
+                time.perf_counter() - start
+            )
+
     # -- apps ----------------------------------------------------------------------------------
     def ingest_app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json])
+        app = web.Application(
+            client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json, self._timed]
+        )
         app.router.add_post("/v1/renew", self.renew)
         app.router.add_post("/v1/heartbeat", self.heartbeat)
         app.router.add_get("/v1/ready", self.ready)
@@ -592,6 +705,9 @@ class Central:
         app.router.add_get(OUTCOMES_PATH, self.station_outcomes)
         app.router.add_post(BACKOFFICE_OUTCOME_PATH, self.backoffice_outcome)
         app.router.add_get("/dashboard", self.dashboard)
+        app.router.add_get("/dashboard/station/{station_id}", self.dashboard_station)
+        app.router.add_get("/ops/v1/fleet", self.ops_fleet)
+        app.router.add_get("/ops/v1/stations/{station_id}", self.ops_station)
         app.router.add_get("/metrics", self.metrics_view)
         return app
 

@@ -37,6 +37,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sync.central.envelopes import DirectoryEnvelopeStore, EnvelopeStore, StorageFull
+from sync.central.fleet import (
+    DistrictRow,
+    FleetSummary,
+    Location,
+    StationFilter,
+    StationPage,
+    StationStatus,
+    Thresholds,
+)
+from sync.central.fleet_sql import heartbeat_columns
+from sync.central.fleet_sqlite import SqliteFleet
 from sync.central.home import fsync_dir
 from sync.central.migrate import migrate_sqlite
 from sync.common.wire import Heartbeat
@@ -158,6 +169,7 @@ class Storage(Protocol):
     # stored packets
     def stored(self, station_id: str, packet_id: str) -> StoredPacket | None: ...
     def find_packet(self, packet_id: str) -> list[StoredPacket]: ...
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]: ...
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket: ...
     def envelope(self, sha256: str) -> bytes: ...
     # stations, heartbeats, alerts
@@ -181,6 +193,21 @@ class Storage(Protocol):
     def outcomes_after(self, station_id: str, after: int, limit: int) -> list[OutcomeRow]: ...
     def outcome_seq(self, station_id: str) -> int: ...
     def close(self) -> None: ...
+    # the fleet: registry and ops views, computed in the database (sync/central/fleet.py)
+    def register_station(self, station_id: str, location: Location, now: float) -> None: ...
+    def move_station(self, station_id: str, location: Location, now: float) -> bool: ...
+    def retire_station(self, station_id: str, reason: str, now: float) -> bool: ...
+    def record_certificate(self, station_id: str, not_after: float, now: float) -> None: ...
+    def mark_revoked(self, station_id: str, now: float) -> None: ...
+    def station_state(self, station_id: str) -> str | None: ...
+    def fleet_summary(self, th: Thresholds, flt: StationFilter, now: float) -> FleetSummary: ...
+    def station_page(
+        self, th: Thresholds, flt: StationFilter, now: float, offset: int, limit: int
+    ) -> StationPage: ...
+    def station_status(self, th: Thresholds, station_id: str, now: float) -> StationStatus | None: ...
+    def district_rollup(self, th: Thresholds, now: float, max_districts: int) -> list[DistrictRow]: ...
+    def ingest_per_day(self, now: float, days: int) -> list[tuple[str, int]]: ...
+    def station_alert_log(self, station_id: str, limit: int) -> list[tuple[str, str, float]]: ...
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -204,7 +231,7 @@ def full_as_storage_full() -> Iterator[None]:
         raise
 
 
-class SqliteStorage:
+class SqliteStorage(SqliteFleet):
     """The embedded default. Thread-safe: one connection behind a lock; one process at a time."""
 
     dialect = "sqlite"
@@ -401,6 +428,16 @@ class SqliteStorage:
             ).fetchall()
         return [self._row(r) for r in rows]
 
+    def packets_received(self, since: str, until: str) -> list[tuple[str, str]]:
+        """(station id, packet id) of the packets received in [since, until) (ISO 8601 UTC with ``Z``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT station_id, packet_id FROM packets WHERE received_at >= ? AND received_at < ?"
+                " ORDER BY received_at, station_id, packet_id",
+                (since, until),
+            ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
         """Blob durable first, then the metadata row; returns the row now stored (first one wins)."""
         if hashlib.sha256(envelope).hexdigest() != packet.sha256:
@@ -412,18 +449,13 @@ class SqliteStorage:
             self.envelopes.put(packet.sha256, envelope)  # outside the shared lock: fsyncs run in parallel
             try:
                 with self._lock:
-                    self._conn.execute(
-                        f"INSERT INTO packets({self._COLUMNS}) VALUES (?,?,?,?,?,?,?)",
-                        (
-                            packet.packet_id,
-                            packet.station_id,
-                            packet.sha256,
-                            packet.size,
-                            packet.received_at,
-                            packet.receipt,
-                            packet.cert_der,
-                        ),
-                    )
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._insert_packet(packet)
+                    except BaseException:
+                        self._conn.execute("ROLLBACK")
+                        raise
+                    self._conn.execute("COMMIT")
             except sqlite3.IntegrityError:
                 winner = self.stored(packet.station_id, packet.packet_id)  # a concurrent finalise won
                 if winner is None:
@@ -432,6 +464,33 @@ class SqliteStorage:
         self.discard_partial(packet.station_id, packet.packet_id)
         return packet
 
+    def _insert_packet(self, packet: StoredPacket) -> None:
+        """The packet row, its station's count and the day's count: one transaction (the caller's)."""
+        self._conn.execute(
+            f"INSERT INTO packets({self._COLUMNS}) VALUES (?,?,?,?,?,?,?)",
+            (
+                packet.packet_id,
+                packet.station_id,
+                packet.sha256,
+                packet.size,
+                packet.received_at,
+                packet.receipt,
+                packet.cert_der,
+            ),
+        )
+        now = time.time()
+        self._conn.execute(
+            "INSERT INTO stations(station_id, created_at, last_seen, packets_stored, last_packet_at)"
+            " VALUES (?,?,?,1,?) ON CONFLICT(station_id) DO UPDATE SET"
+            " packets_stored=stations.packets_stored + 1, last_packet_at=excluded.last_packet_at",
+            (packet.station_id, now, now, now),
+        )
+        self._conn.execute(
+            "INSERT INTO ingest_days(day, packets, bytes) VALUES (?,1,?) ON CONFLICT(day) DO UPDATE SET"
+            " packets=ingest_days.packets + 1, bytes=ingest_days.bytes + excluded.bytes",
+            (packet.received_at[:10], packet.size),
+        )
+
     def envelope(self, sha256: str) -> bytes:
         return self.envelopes.get(sha256)
 
@@ -439,9 +498,9 @@ class SqliteStorage:
     def touch(self, station_id: str, now: float) -> None:
         with self._lock, full_as_storage_full():
             self._conn.execute(
-                "INSERT INTO stations(station_id, last_seen) VALUES (?,?)"
+                "INSERT INTO stations(station_id, created_at, last_seen) VALUES (?,?,?)"
                 " ON CONFLICT(station_id) DO UPDATE SET last_seen=excluded.last_seen",
-                (station_id, now),
+                (station_id, now, now),
             )
 
     def add_alert(self, station_id: str, kind: str, detail: str, now: float) -> Alert:
@@ -463,17 +522,27 @@ class SqliteStorage:
                 for kind, detail in audit_alerts(None if row is None else (row[0], row[1]), heartbeat)
             ]
             # The new head is kept: the alert stays in the table and is raised once per event.
+            cols = heartbeat_columns(heartbeat, now)
+            names = ", ".join(cols)
+            marks = ",".join("?" * len(cols))
+            updates = ", ".join(
+                f"{c}=coalesce(excluded.{c}, stations.{c})" if c == "cert_not_after" else f"{c}=excluded.{c}"
+                for c in cols
+            )
             self._conn.execute(
-                "INSERT INTO stations(station_id, last_seen, heartbeat, audit_seq, audit_head)"
-                " VALUES (?,?,?,?,?)"
+                "INSERT INTO stations(station_id, created_at, last_seen, heartbeat, audit_seq, audit_head,"
+                f" {names}) VALUES (?,?,?,?,?,?,{marks})"
                 " ON CONFLICT(station_id) DO UPDATE SET last_seen=excluded.last_seen,"
-                " heartbeat=excluded.heartbeat, audit_seq=excluded.audit_seq, audit_head=excluded.audit_head",
+                " heartbeat=excluded.heartbeat, audit_seq=excluded.audit_seq, audit_head=excluded.audit_head,"
+                f" {updates}",
                 (
                     heartbeat.station_id,
+                    now,
                     now,
                     json.dumps(heartbeat.to_json()),
                     heartbeat.audit_seq,
                     heartbeat.audit_head,
+                    *cols.values(),
                 ),
             )
         return raised
@@ -503,7 +572,10 @@ class SqliteStorage:
 
     def totals(self) -> dict[str, int]:
         with self._lock:
-            n, total = self._conn.execute("SELECT count(*), coalesce(sum(size), 0) FROM packets").fetchone()
+            # The per-day counts are written with each packet row: no scan of the packets table.
+            n, total = self._conn.execute(
+                "SELECT coalesce(sum(packets), 0), coalesce(sum(bytes), 0) FROM ingest_days"
+            ).fetchone()
             partial = self._conn.execute("SELECT count(*) FROM uploads").fetchone()[0]
         partial_bytes = sum(p.received for p in self.partials())
         return {

@@ -92,3 +92,12 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_subject ON certificates (subject);
 CREATE INDEX certificates_revoked ON certificates (revoked_at) WHERE revoked_at IS NOT NULL;
+
+-- Which central (CA) this database belongs to: every node of one central shares the CA, and a
+-- node of another central is refused at start.
+CREATE TABLE central_identity (
+    id             integer     PRIMARY KEY CHECK (id = 1),
+    central_id     text        NOT NULL,
+    ca_fingerprint text        NOT NULL,
+    claimed_at     timestamptz NOT NULL DEFAULT now()
+);
