@@ -271,3 +271,21 @@ def test_summary_check_at_central() -> None:
         "0 of 10 finger positions accounted for",
         "0 finger(s) captured, 1 needed",
     ]
+
+
+def test_validators_age_table_is_the_builtin_policys() -> None:
+    from station.enrollment.validate import AGE_RULES
+
+    assert {kind: BUILTIN.age_limits(kind) for kind in ApplicationKind} == AGE_RULES
+
+
+def test_central_loads_neither_opencv_nor_qt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sync.central.cli, sync.central.server;"
+        " print(sorted(m for m in ('cv2', 'PySide6', 'sqlcipher3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

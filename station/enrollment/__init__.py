@@ -1,7 +1,7 @@
 """The enrollment record, its validation, and enrollments as files (JSON plus images).
 
-Names are imported on first use (PEP 562), so ``station.enrollment.model`` can be imported alone
-(the policy and central need the record's enums without the image and file helpers, and OpenCV).
+The example and file helpers are imported on first use (PEP 562): the policy and central need the
+record and its validation without the image helpers and OpenCV.
 """
 
 from __future__ import annotations
@@ -9,67 +9,42 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_WHERE = {
+from station.enrollment.model import (
+    ApplicationKind,
+    Demographics,
+    Enrollment,
+    FaceCapture,
+    FingerCapture,
+    FingerException,
+    FingerExceptionReason,
+    FingerPosition,
+    Gender,
+)
+from station.enrollment.validate import (
+    Problem,
+    ensure_valid,
+    ltr_isolate,
+    normalise_cnic,
+    normalise_mobile,
+    normalise_urdu,
+    validate,
+    validate_field,
+)
+
+# Loaded on first use: they pull in the image helpers (OpenCV), which central does without.
+_LAZY = {
     "write_example": "station.enrollment.example",
     "enrollment_from_json": "station.enrollment.files",
     "load_enrollment": "station.enrollment.files",
-    **dict.fromkeys(
-        (
-            "ApplicationKind",
-            "Demographics",
-            "Enrollment",
-            "FaceCapture",
-            "FingerCapture",
-            "FingerException",
-            "FingerExceptionReason",
-            "FingerPosition",
-            "Gender",
-        ),
-        "station.enrollment.model",
-    ),
-    **dict.fromkeys(
-        (
-            "Problem",
-            "ensure_valid",
-            "ltr_isolate",
-            "normalise_cnic",
-            "normalise_mobile",
-            "normalise_urdu",
-            "validate",
-            "validate_field",
-        ),
-        "station.enrollment.validate",
-    ),
 }
 
 if TYPE_CHECKING:
     from station.enrollment.example import write_example
     from station.enrollment.files import enrollment_from_json, load_enrollment
-    from station.enrollment.model import (
-        ApplicationKind,
-        Demographics,
-        Enrollment,
-        FaceCapture,
-        FingerCapture,
-        FingerException,
-        FingerExceptionReason,
-        FingerPosition,
-        Gender,
-    )
-    from station.enrollment.validate import (
-        Problem,
-        ensure_valid,
-        ltr_isolate,
-        normalise_cnic,
-        normalise_mobile,
-        normalise_urdu,
-        validate,
-        validate_field,
-    )
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'station.enrollment' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
