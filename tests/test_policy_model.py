@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -289,3 +290,28 @@ def test_central_loads_neither_opencv_nor_qt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_station_enroll_follows_the_child_bands(tmp_path: Path) -> None:
+    """``station enroll``: a 2-year-old's juvenile record commits with no face and no fingers; a
+    12-year-old's without fingers is refused, in English and Urdu."""
+    from tests.sync_live import station_cli
+
+    home = tmp_path / "st"
+    station_cli(home, "init", "--demo")
+    for age, ok in ((2, True), (12, False)):
+        day = dt.date.today() - dt.timedelta(days=40)  # the station checks against today's date
+        born = dt.date(day.year - age, day.month, min(day.day, 28))
+        record = {
+            "demographics": dict(EXAMPLE_DEMOGRAPHICS, kind="juvenile", date_of_birth=born.isoformat()),
+            "operator_id": "op-1",
+        }
+        path = tmp_path / f"child-{age}.json"
+        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        out = station_cli(home, "enroll", "--from-json", str(path), check=False)
+        if ok:
+            assert out.returncode == 0, out.stderr
+        else:
+            assert out.returncode == 1
+            assert "fingers: Fingerprints are required for a citizen aged 10 to 17" in out.stderr
+            assert "انگلیوں کے نشانات ضروری ہیں" in out.stderr

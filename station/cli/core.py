@@ -132,6 +132,9 @@ def enroll_cmd(
                 field = getattr(problem, "field", "")
                 message = getattr(problem, "en", None) or getattr(problem, "message", None) or str(problem)
                 click.echo(f"  {field}: {message}", err=True)
+                urdu = getattr(problem, "ur", None)
+                if urdu:
+                    click.echo(f"  {field}: {urdu}", err=True)
             raise
     click.echo(f"Committed and sealed: {committed.size} bytes, sha256 {committed.sha256[:16]}...")
     click.echo(committed.packet_id)
