@@ -26,6 +26,7 @@ from station.home import StationHome
 from station.outcomes import counts, install_outcomes, lookup, normalise_tracking, to_reenroll
 from station.policy import BUILTIN, PolicyError, install_bundle, policy_in_force
 from station.policy.bundle import Bundle, sign_bundle
+from station.policy.parse import policy_from_document
 from station.policy.signed import OUTCOMES, POLICY_BUNDLE, open_document, sign_document
 from station.session import init_station
 from station.wizard import tracking_number
@@ -146,9 +147,7 @@ def _bundle(
     roster: dict[str, str] | None = None,
     threshold: int = 40,
 ) -> bytes:
-    from station.policy import Policy
-
-    policy = Policy.from_document({**_doc(threshold=threshold), "version": version})
+    policy = policy_from_document({**_doc(threshold=threshold), "version": version})
     return sign_bundle(Bundle(station, 1_700_000_000, policy, roster_version, roster or {}), key)
 
 
@@ -246,9 +245,7 @@ def test_outcomes_are_kept_beside_the_packets_and_survive_a_restart(station_home
 
 # -- fuzzing --------------------------------------------------------------------------------------------
 KEY = ed25519.Ed25519PrivateKey.generate()
-GOOD_BUNDLE = sign_bundle(
-    Bundle("uc-a", 1, BUILTIN.__class__.from_document({**_doc(), "version": 1}), 0, {}), KEY
-)
+GOOD_BUNDLE = sign_bundle(Bundle("uc-a", 1, policy_from_document({**_doc(), "version": 1}), 0, {}), KEY)
 GOOD_OUTCOMES = sign_document(
     OUTCOMES,
     {

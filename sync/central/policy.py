@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from station.policy import BUILTIN, Policy, PolicyError, check_summary, ensure_feasible
 from station.policy.bundle import ROSTER_STATES, Bundle, sign_bundle, valid_operator_id
+from station.policy.parse import policy_from_document
 from station.policy.rules import CaptureSummary
 from station.policy.signed import OUTCOMES, sign_document
 from sync.central.home import CentralError, CentralHome, write_atomic
@@ -125,7 +126,7 @@ class PolicyOffice:
 
     @staticmethod
     def _parse(row: PolicyRow) -> Policy:
-        return Policy.from_document(json.loads(row.document))
+        return policy_from_document(json.loads(row.document))
 
     def set_policy(self, document: Any, *, by: str = "cli", now: float | None = None) -> Policy:
         """Validate ``document`` and store it as the next version; :class:`PolicyError` if refused."""
@@ -140,7 +141,7 @@ class PolicyOffice:
                 " by one; remove the version or set it to the next one.",
                 code="policy.version",
             )
-        policy = Policy.from_document({**document, "version": version})
+        policy = policy_from_document({**document, "version": version})
         ensure_feasible(policy)
         try:
             self.storage.policy_add(
