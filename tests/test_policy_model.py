@@ -316,3 +316,30 @@ def test_station_enroll_follows_the_child_bands(tmp_path: Path) -> None:
             assert out.returncode == 1
             assert "fingers: Fingerprints are required for a citizen aged 10 to 17" in out.stderr
             assert "انگلیوں کے نشانات ضروری ہیں" in out.stderr
+
+
+def test_places_from_the_policy_are_checked_and_the_stations_own_preselected() -> None:
+    doc = BUILTIN.to_document()
+    doc["version"] = 3
+    uc = {"en": "UC-42 Shadman", "ur": "یوسی ۴۲ شادمان"}
+    tehsil = {"en": "Lahore City", "ur": "لاہور شہر", "union_councils": [uc]}
+    doc["locations"] = [{"en": "Lahore", "ur": "لاہور", "tehsils": [tehsil]}]
+    doc["station_places"] = {
+        "uc-test-01": {"district": "Lahore", "tehsil": "Lahore City", "union_council": "UC-42 Shadman"}
+    }
+    policy = policy_from_document(doc)
+    assert check_feasible(policy) == []
+    w = Wizard(operator_id="op-1", station_id="uc-test-01", purpose="-", today=TODAY, policy=policy)
+    assert (w.get("district"), w.get("tehsil"), w.get("union_council")) == (
+        "Lahore",
+        "Lahore City",
+        "UC-42 Shadman",
+    )
+    assert not w.holds_pii
+    assert w.check("union_council") is None
+    assert w.set("union_council", "UC-99 Elsewhere").code == "place.unknown"  # type: ignore[union-attr]
+    assert w.set("district", "Karachi").code == "place.unknown"  # type: ignore[union-attr]
+    w.clear()
+    assert w.get("district") == "Lahore" and not w.holds_pii
+    doc["station_places"]["uc-test-01"]["union_council"] = "UC-1 Nowhere"  # type: ignore[index]
+    assert "is not in the location lists" in check_feasible(policy_from_document(doc))[0]
