@@ -54,6 +54,8 @@ class Cluster:
     root: Path
     port: int
     as_postgres: bool
+    durable: bool = False  # fsync on (for measurements); tests run without it
+    small_mb: int = 0  # >0: the data directory is a tmpfs of this size, WAL beside it (disk-full tests)
 
     @property
     def data(self) -> Path:
@@ -66,6 +68,16 @@ class Cluster:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def start(self) -> None:
+        extra: list[str] = []
+        if self.small_mb:
+            self.data.mkdir()
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={self.small_mb}m,mode=0700", "tmpfs", str(self.data)],
+                check=True,
+            )
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.data, pw.pw_uid, pw.pw_gid)
+            extra = ["--waldir", str(self.root / "wal")]
         init = self._run(
             str(PG_BIN / "initdb"),
             "-D",
@@ -77,13 +89,14 @@ class Cluster:
             "-E",
             "UTF8",
             "--no-sync",
+            *extra,
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
-        opts = (
-            f"-k {self.root} -p {self.port} -c listen_addresses='' -c fsync=off"
-            " -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB"
-        )
+        opts = f"-k {self.root} -p {self.port} -c listen_addresses='' -c max_connections=200"
+        opts += " -c shared_buffers=64MB"
+        if not self.durable:
+            opts += " -c fsync=off -c full_page_writes=off"
         started = self._run(
             str(PG_BIN / "pg_ctl"),
             "-D",
@@ -103,6 +116,8 @@ class Cluster:
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        if self.small_mb:
+            subprocess.run(["umount", "-l", str(self.data)], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, dbname: str = "postgres") -> str:
@@ -125,7 +140,22 @@ class Cluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_cluster() -> Cluster:
+def start_small_cluster(size_mb: int) -> Cluster:
+    """A cluster whose data directory is a ``size_mb`` tmpfs (WAL elsewhere), to fill it up; root only."""
+    pw = pwd.getpwnam("postgres")
+    root = Path(tempfile.mkdtemp(prefix="pgfull-", dir="/tmp"))
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    os.chmod(root, 0o700)
+    cluster = Cluster(root, _free_port(), True, small_mb=size_mb)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def start_cluster(*, durable: bool = False) -> Cluster:
     """Start a cluster in a new temp dir (traversable by ``postgres`` when run as root)."""
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="pgtest-", dir="/tmp"))
@@ -133,7 +163,7 @@ def start_cluster() -> Cluster:
         pw = pwd.getpwnam("postgres")
         os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chmod(root, 0o700)
-    cluster = Cluster(root, _free_port(), as_postgres)
+    cluster = Cluster(root, _free_port(), as_postgres, durable)
     try:
         cluster.start()
     except BaseException:
