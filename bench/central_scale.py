@@ -148,7 +148,15 @@ async def _upload(http: httpx.AsyncClient, base: str, env: bytes) -> tuple[float
 
 
 def packet_worker(
-    ids: list[StationId], hpke: bytes, ca: str, base: str, packets: int, workdir: str, start: Any, out: Any
+    ids: list[StationId],
+    hpke: bytes,
+    ca: str,
+    base: str,
+    packets: int,
+    workdir: str,
+    start: Any,
+    ready: Any,
+    out: Any,
 ) -> None:
     """Seal every packet first, wait for the start signal, then upload with bounded concurrency."""
     from cryptography.hazmat.primitives import serialization
@@ -166,6 +174,7 @@ def packet_worker(
             for n in range(packets)
         ]
         work.append((sid, envs))
+    ready.put(len(work))
     start.wait()
 
     async def run() -> list[tuple[float, float]]:
@@ -184,11 +193,21 @@ def packet_worker(
 
 
 def heartbeat_worker(
-    ids: list[StationId], ca: str, base: str, beats: int, interval: float, workdir: str, start: Any, out: Any
+    ids: list[StationId],
+    ca: str,
+    base: str,
+    beats: int,
+    interval: float,
+    workdir: str,
+    start: Any,
+    ready: Any,
+    out: Any,
 ) -> None:
     """Each station: ``beats`` heartbeats ``interval`` apart from a random phase, a new connection each."""
     import datetime as dt
 
+    contexts = {sid.station_id: _context(sid, Path(ca), Path(workdir)) for sid in ids}  # before the clock
+    ready.put(len(contexts))
     start.wait()
     t0 = time.perf_counter()
 
@@ -202,7 +221,6 @@ def heartbeat_worker(
             if delay > 0:
                 await asyncio.sleep(delay)
             async with gate:
-                begin = time.perf_counter()
                 body = {
                     "station_id": sid.station_id,
                     "sent_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -217,8 +235,8 @@ def heartbeat_worker(
                     "audit_seq": seq + 1,
                 }
                 try:
-                    ctx = _context(sid, Path(ca), Path(workdir))
-                    async with httpx.AsyncClient(verify=ctx, timeout=60) as http:
+                    async with httpx.AsyncClient(verify=contexts[sid.station_id], timeout=60) as http:
+                        begin = time.perf_counter()  # connect + TLS handshake + request + answer
                         r = await http.post(f"{base}/v1/heartbeat", json=body)
                     if r.status_code != 204:
                         failures += 1
@@ -278,22 +296,22 @@ def packet_phase(
     procs: int,
     workdir: Path,
     pg: Cluster | None,
-    prepare_s: float,
 ) -> PacketResult:
     hpke = Authority(home).hpke_public()[0]
     ctx = mp.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    start, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     workers = [
         ctx.Process(
             target=packet_worker,
-            args=(share, hpke, str(home.ca_cert), server.url, packets, str(workdir), start, out),
+            args=(share, hpke, str(home.ca_cert), server.url, packets, str(workdir), start, ready, out),
             daemon=True,
         )
         for share in split(ids, procs)
     ]
     for w in workers:
         w.start()
-    time.sleep(prepare_s)  # the workers seal their packets (bounded; measured below from the start)
+    for _ in workers:  # each has sealed its packets (bounded wait)
+        ready.get(timeout=600)
     cpu0 = tree_cpu(server.proc.pid)
     pg0 = tree_cpu(postmaster_pid(pg)) if pg else None
     t0 = time.perf_counter()
@@ -318,18 +336,19 @@ def heartbeat_phase(
     workdir: Path,
 ) -> tuple[int, int, float, float, float, float]:
     ctx = mp.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    start, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
     workers = [
         ctx.Process(
             target=heartbeat_worker,
-            args=(share, str(home.ca_cert), server.url, beats, interval, str(workdir), start, out),
+            args=(share, str(home.ca_cert), server.url, beats, interval, str(workdir), start, ready, out),
             daemon=True,
         )
         for share in split(ids, procs)
     ]
     for w in workers:
         w.start()
-    time.sleep(1.5)
+    for _ in workers:  # each has loaded its stations' TLS contexts (bounded wait)
+        ready.get(timeout=600)
     cpu0 = tree_cpu(server.proc.pid)
     t0 = time.perf_counter()
     start.set()
@@ -389,7 +408,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="central-scale-") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)  # the cluster's postgres user must traverse it
-        cluster = start_cluster()
+        cluster = start_cluster(durable=True)  # fsync on, as in production (the tests turn it off)
         try:
             url = cluster.create_database()
             pg_home = CentralHome(root / "pg")
@@ -399,7 +418,6 @@ def main() -> None:
             setup_s = time.perf_counter() - began
             work = root / "ids"
             work.mkdir()
-            prepare = 1.0 + uploading * args.packets * 0.004
             results: list[PacketResult] = []
             pg_server = CentralProcess(pg_home, "--workers", str(args.workers))
             try:
@@ -413,7 +431,6 @@ def main() -> None:
                         args.procs,
                         work,
                         cluster,
-                        prepare,
                     )
                 )
                 hb = heartbeat_phase(pg_server, pg_home, ids, args.beats, interval, args.procs, work)
@@ -431,7 +448,6 @@ def main() -> None:
                         args.procs,
                         work,
                         None,
-                        prepare,
                     )
                 )
             finally:

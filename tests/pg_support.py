@@ -54,6 +54,7 @@ class Cluster:
     root: Path
     port: int
     as_postgres: bool
+    durable: bool = False  # tests run with fsync off; a benchmark needs the real thing
 
     @property
     def data(self) -> Path:
@@ -80,9 +81,10 @@ class Cluster:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
+        durability = "" if self.durable else " -c fsync=off -c full_page_writes=off"
         opts = (
-            f"-k {self.root} -p {self.port} -c listen_addresses='' -c fsync=off"
-            " -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB"
+            f"-k {self.root} -p {self.port} -c listen_addresses=''{durability}"
+            " -c max_connections=200 -c shared_buffers=64MB"
         )
         started = self._run(
             str(PG_BIN / "pg_ctl"),
@@ -125,7 +127,7 @@ class Cluster:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_cluster() -> Cluster:
+def start_cluster(*, durable: bool = False) -> Cluster:
     """Start a cluster in a new temp dir (traversable by ``postgres`` when run as root)."""
     as_postgres = os.geteuid() == 0
     root = Path(tempfile.mkdtemp(prefix="pgtest-", dir="/tmp"))
@@ -133,7 +135,7 @@ def start_cluster() -> Cluster:
         pw = pwd.getpwnam("postgres")
         os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chmod(root, 0o700)
-    cluster = Cluster(root, _free_port(), as_postgres)
+    cluster = Cluster(root, _free_port(), as_postgres, durable)
     try:
         cluster.start()
     except BaseException:
