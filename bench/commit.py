@@ -42,10 +42,9 @@ from station.enrollment import (
     FingerException,
     FingerPosition,
     ensure_valid,
-    load_enrollment,
-    write_example,
 )
-from station.enrollment.example import synthetic_fingerprint
+from station.enrollment.example import synthetic_fingerprint, write_example
+from station.enrollment.files import load_enrollment
 from station.home import StationHome
 from station.session import Station, init_station
 

@@ -42,7 +42,7 @@ from kiosk_ui.pages.status import StatusPage
 from kiosk_ui.pages.technician import TechnicianPage
 from kiosk_ui.widgets import Banner, Page, big_button
 from station.auth import IdleLock, Operator, Role, idle_lock_seconds
-from station.enrollment.validate import Problem
+from station.enrollment.problem import Problem
 from station.errors import StationError
 from station.sdnotify import Notifier
 from station.wizard import Receipt, Step, StepBlocked

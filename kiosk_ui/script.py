@@ -112,7 +112,11 @@ class ScriptedFlow:
         self.w.next_btn.click()
 
     def fingers(
-        self, timeout: float = 60.0, exception: FingerPosition | None = FingerPosition.LEFT_LITTLE
+        self,
+        timeout: float = 60.0,
+        exception: FingerPosition | None = FingerPosition.LEFT_LITTLE,
+        *,
+        advance: bool = True,
     ) -> None:
         wizard = self.w.ctx.wizard
         assert wizard is not None
@@ -135,6 +139,13 @@ class ScriptedFlow:
             if not shot_taken and len(wizard.fingers) >= 3:
                 self.shot("fingers")
                 shot_taken = True
+        if advance:
+            self.review()
+
+    def review(self) -> None:
+        """From the last finger to the review page."""
+        wizard = self.w.ctx.wizard
+        assert wizard is not None
         self.w.next_btn.click()
         assert wizard.step is Step.REVIEW, wizard.problems()
 

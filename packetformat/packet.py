@@ -253,7 +253,8 @@ def _check_uuid7(value: str) -> None:
 
 
 def _cbor_failure(what: str, exc: CborError) -> PacketError:
-    return PacketError(f"{what}: {exc}", code=f"packet.{exc.code}")
+    message = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
+    return PacketError(message, code=f"packet.{exc.code}")
 
 
 def _parse_header(header_bytes: bytes) -> PacketHeader:

@@ -1,3 +1,5 @@
-from station.cli import main
+"""``python -m station`` runs the ``station`` console command (an entry point, like the script)."""
 
-main()
+from enrollment_station.cli import station_main
+
+station_main()

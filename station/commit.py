@@ -53,6 +53,7 @@ def commit_enrollment(station: Station, enrollment: Enrollment) -> Committed:
             "enrollment.commit",
             packet=sealed.packet_id,
             operator=enrollment.operator_id or "-",
+            entered_by=enrollment.entered_by,
             fingers=sum(1 for v in enrollment.fingers.values() if not hasattr(v, "reason")),
         )
     return Committed(sealed.packet_id, sealed.created_at, len(sealed.envelope), digest)

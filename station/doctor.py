@@ -65,7 +65,18 @@ def check_config(ctx: DoctorContext) -> Finding:
 def check_disk(ctx: DoctorContext) -> Finding:
     floor = ctx.config.disk_floor_mb if ctx.config else 200
     target = ctx.home.root if ctx.home.root.exists() else ctx.home.root.parent
-    free_mb = shutil.disk_usage(target).free // (1024 * 1024)
+    free = shutil.disk_usage(target).free
+    free_mb = free // (1024 * 1024)
+    from station.store import DISK_FULL_FREE_BYTES
+
+    if free < DISK_FULL_FREE_BYTES:
+        return Finding(
+            "disk",
+            "fail",
+            f"the disk is full ({free // 1024} KB free): the queue cannot write",
+            "Free space now (let the station sync, then 'station purge'; remove other files). The keys and"
+            " the queue are not damaged: do not re-provision or replace the disk.",
+        )
     if free_mb < floor:
         return Finding(
             "disk",
@@ -249,6 +260,16 @@ def check_keys(ctx: DoctorContext) -> Finding:
     return Finding("keys", "ok", f"database and identity keys present ({ctx.config.key_backend} backend)")
 
 
+STORE_FIX = "Do not delete the database: call the support desk."
+STORE_FIXES = {
+    "store.disk_full": "The disk is full, the key is fine: free space (let the station sync, then"
+    " 'station purge'; remove other files) and run station doctor again. Do not re-provision.",
+    "store.io": "The disk reports I/O errors: check it (system log, SMART) before anything else.",
+    "store.permissions": "Give the queue back to the station's user: chown station:station"
+    " /var/lib/station/queue.db* (or run 'station provision --renew').",
+}
+
+
 def check_store(ctx: DoctorContext) -> Finding:
     if ctx.config is None:
         return Finding("queue", "skip", "no configuration")
@@ -259,7 +280,7 @@ def check_store(ctx: DoctorContext) -> Finding:
     try:
         station = open_station(ctx.home)  # HMAC of every page checked
     except StationError as exc:
-        return Finding("queue", "fail", exc.message, "Do not delete the database: call the support desk.")
+        return Finding("queue", "fail", exc.message, STORE_FIXES.get(exc.code, STORE_FIX))
     with station:
         counts = station.store.counts()
         oldest = station.store.oldest_pending_created_at()

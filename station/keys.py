@@ -31,6 +31,7 @@ from station.home import StationHome
 DB_KEY = "db"
 IDENTITY_KEY = "identity"
 DB_KEY_BYTES = 32
+MAX_KEY_BYTES = 64 * 1024  # a key or a sealed credential is a few hundred bytes
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
@@ -92,6 +93,28 @@ class KeyBackend(ABC):
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.directory, 0o700)
 
+    def _directory_owner(self) -> int:
+        return self.directory.lstat().st_uid
+
+    def check_directory(self) -> None:
+        """The keys folder must be a real folder (not a link) that only its owner can enter."""
+        try:
+            st = self.directory.lstat()
+        except FileNotFoundError:
+            return  # each key then reports itself missing
+        if not stat.S_ISDIR(st.st_mode):
+            raise KeyProblem(
+                f"The keys folder {self.directory} is a symbolic link or not a folder: refusing to use it."
+                " Call a technician.",
+                code="key-symlink",
+            )
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise KeyProblem(
+                f"The keys folder {self.directory} is open to other users (mode"
+                f" {stat.S_IMODE(st.st_mode):04o}): refusing to use it. Run: chmod 700 {self.directory}",
+                code="key-permissions",
+            )
+
     @abstractmethod
     def path(self, name: str) -> Path: ...
 
@@ -130,27 +153,37 @@ class FileKeyBackend(KeyBackend):
 
     def get(self, name: str) -> bytes:
         path = self.path(name)
+        self.check_directory()
         try:
-            st = path.stat()
+            st = path.lstat()
         except FileNotFoundError:
             raise KeyProblem(
                 f"The key file {path} is missing: this station cannot open its data. Call a technician;"
                 " do not re-initialise, or the queued packets are lost.",
                 code="key-missing",
             ) from None
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+            raise KeyProblem(
+                f"The key file {path} is a symbolic link or not a regular file: refusing to use it."
+                " A key is a plain file in the keys folder; call a technician.",
+                code="key-symlink",
+            )
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyProblem(
                 f"The key file {path} can be read by other users (mode {stat.S_IMODE(st.st_mode):04o}):"
                 f" refusing to use it. Run: chmod 600 {path}",
                 code="key-permissions",
             )
-        if st.st_uid != os.geteuid():
+        # Root (the technician's tools) may read the keys of the station user who owns the folder.
+        if st.st_uid != os.geteuid() and not (os.geteuid() == 0 and st.st_uid == self._directory_owner()):
             raise KeyProblem(
                 f"The key file {path} belongs to another user (uid {st.st_uid}): refusing to use it."
                 " Run the station as the user that owns its keys.",
                 code="key-owner",
             )
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            return fh.read(MAX_KEY_BYTES)
 
 
 class SystemdCredsBackend(KeyBackend):
@@ -218,6 +251,12 @@ class SystemdCredsBackend(KeyBackend):
         if given is not None:
             return given.read_bytes()
         path = self.path(name)
+        self.check_directory()
+        if path.is_symlink():
+            raise KeyProblem(
+                f"The sealed key {path} is a symbolic link: refusing to use it. Call a technician.",
+                code="key-symlink",
+            )
         if not path.exists():
             raise KeyProblem(
                 f"The sealed key {path} is missing: this station cannot open its data. Call a technician;"

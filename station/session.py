@@ -152,4 +152,7 @@ def init_station(
     home.save_config(cfg)
     station = Station(home=home, config=cfg, keys=keys, store=store, audit=AuditLog(store))
     station.audit.append("station.init", station=sid, demo=int(demo))
+    from station.ownership import settle
+
+    settle(home)  # as root on an installed appliance: the files go to the station user
     return station

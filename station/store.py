@@ -30,6 +30,8 @@ import errno
 import hashlib
 import os
 import re
+import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +41,7 @@ from typing import Any
 
 import sqlcipher3
 
-from station.errors import DiskFull, StoreError
+from station.errors import StoreError
 
 KEY_BYTES = 32
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
@@ -178,6 +180,57 @@ class PacketRow(QueuedPacket):
     has_receipt: bool
 
 
+# SQLite's primary result codes that say something about the disk rather than the key.
+SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 10, 13, 14
+# Below this much free space an I/O error while writing is the disk being full.
+DISK_FULL_FREE_BYTES = 8 * 1024 * 1024
+
+
+def disk_full_error(path: Path) -> StoreError:
+    return StoreError(
+        f"The disk holding {path} is full: the queue cannot write, so nothing new was saved (what was"
+        " saved before is intact, and the key is fine: do not re-provision or replace the disk). Free"
+        " space: let the station sync and run 'station purge', or remove other files; then try again.",
+        urdu="ڈسک بھر چکی ہے: اندراج محفوظ نہیں ہوا۔ ٹیکنیشن کو بلائیں۔",
+        code="store.disk_full",
+    )
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return None
+
+
+def disk_problem(exc: BaseException, path: Path) -> StoreError | None:
+    """The :class:`StoreError` for an SQLite error caused by the disk (full, or failing), else None."""
+    code = int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+    if code not in (SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN):
+        return None
+    free = _free_bytes(path)
+    if code == SQLITE_FULL or (free is not None and free < DISK_FULL_FREE_BYTES):
+        return disk_full_error(path)
+    return StoreError(
+        f"The disk holding {path} gave an I/O error ({exc}): nothing was changed. Check the disk"
+        " ('station doctor', the system log) before anything else; the key is not the problem.",
+        urdu="ڈسک میں خرابی ہے: ٹیکنیشن کو بلائیں۔",
+        code="store.io",
+    )
+
+
+def _check_access(path: Path) -> None:
+    if os.access(path, os.R_OK | os.W_OK):
+        return
+    st = path.stat()
+    raise StoreError(
+        f"This user (uid {os.geteuid()}) cannot read and write {path} (owner uid {st.st_uid}, mode"
+        f" {stat.S_IMODE(st.st_mode):04o}): run the command as the station's user, or let"
+        " 'station provision' set the owners again.",
+        code="store.permissions",
+    )
+
+
 def _is_encrypted_file(path: Path) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(len(PLAINTEXT_HEADER))
@@ -224,6 +277,7 @@ class Store:
                     " call a technician.",
                     code="store.damaged",
                 )
+            _check_access(path)
             if not _is_encrypted_file(path):
                 raise StoreError(
                     f"{path} is an unencrypted database, not a station queue: refusing to use it.",
@@ -254,7 +308,7 @@ class Store:
             store.clean_envelope_files()
         except sqlcipher3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
+            raise disk_problem(exc, path) or StoreError(
                 f"The queue database could not be opened ({exc}): call a technician.", code="store.open"
             ) from exc
         except BaseException:
@@ -286,7 +340,7 @@ class Store:
             try:
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlcipher3.DatabaseError as exc:
-                raise StoreError(
+                raise disk_problem(exc, path) or StoreError(
                     "The queue database does not open with this station's key (wrong key, or the file was"
                     " replaced or damaged). Nothing was changed: call a technician.",
                     code="store.wrong_key",
@@ -360,14 +414,17 @@ class Store:
                     _fsync_dir(self.envelope_dir)
                 self._depth = 0
                 self._conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 self._depth = 0
                 written, self._written, self._after_commit = self._written, [], []
                 with contextlib.suppress(sqlcipher3.Error):
                     self._conn.execute("ROLLBACK")
                 for file in written:  # no row names them: they are wiped now, not left to the next open
                     _wipe(file)
-                raise
+                problem = disk_problem(exc, self.path)
+                if problem is None:
+                    raise
+                raise problem from exc
             self._written = []
             after, self._after_commit = self._after_commit, []
             for action in after:
@@ -377,7 +434,13 @@ class Store:
         with self._lock:
             if self._conn is None:
                 raise StoreError("The queue database is closed.", code="store.closed")
-            return list(self._conn.execute(sql, args).fetchall())
+            try:
+                return list(self._conn.execute(sql, args).fetchall())
+            except sqlcipher3.OperationalError as exc:
+                problem = disk_problem(exc, self.path)
+                if problem is None:
+                    raise
+                raise problem from exc
 
     def select(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query, for the station's own modules that keep tables here (policy)."""
@@ -620,6 +683,8 @@ def _write_synced(path: Path, data: bytes) -> None:
             f"An envelope file {path.name} already exists: the packet id is reused.", code="store.duplicate"
         ) from exc
     except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full_error(path) from exc
         raise StoreError(f"The envelope file {path} cannot be written ({exc.strerror}).") from exc
     try:
         view = memoryview(data)
@@ -629,11 +694,8 @@ def _write_synced(path: Path, data: bytes) -> None:
     except OSError as exc:
         os.close(fd)
         _wipe(path)
-        if exc.errno == errno.ENOSPC:
-            raise DiskFull(
-                "The disk is full: the enrollment was not saved. Let the station sync, then run"
-                " 'station purge', or call a technician."
-            ) from exc
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise disk_full_error(path) from exc
         raise StoreError(f"The envelope file {path} cannot be written ({exc.strerror}).") from exc
     os.close(fd)
 

@@ -5,7 +5,7 @@ Steps, in order::
     KIND_CONSENT -> DEMOGRAPHICS -> FACE -> FINGERS -> REVIEW -> COMMIT -> RECEIPT
 
 * Each step may be left forward only when its checks pass (:meth:`Wizard.advance` raises
-  :class:`StepBlocked` with the :class:`~station.enrollment.validate.Problem` list otherwise). Every
+  :class:`StepBlocked` with the :class:`~station.enrollment.problem.Problem` list otherwise). Every
   field check is ``station.enrollment.validate.validate_field``: the wizard adds no rule of its own.
 * From REVIEW any earlier step may be edited (:meth:`Wizard.edit`); advancing from an edited step goes
   straight back to REVIEW once everything in between is still complete.
@@ -44,8 +44,8 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.problem import Problem
 from station.enrollment.validate import (
-    Problem,
     normalise_cnic,
     normalise_mobile,
     parse_date,

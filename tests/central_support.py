@@ -191,16 +191,32 @@ def upload(http: httpx.Client, base: str, envelope: bytes, *, chunk: int = 4096)
     return finalise(http, base, pid, envelope)
 
 
+_LOW_NOFILE = (
+    "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({0}, {0})); "
+    "sys.argv = sys.argv[1:]; runpy.run_module('sync.central', run_name='__main__', alter_sys=True)"
+)
+
+
 class CentralProcess:
     """``central serve`` in a subprocess on an ephemeral loopback port."""
 
-    def __init__(self, home: CentralHome, *extra: str, env_extra: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: CentralHome,
+        *extra: str,
+        env_extra: dict[str, str] | None = None,
+        max_files: int | None = None,
+    ) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
+        # max_files: run under that RLIMIT_NOFILE (soft and hard), as on a host with a low limit
+        launcher = (
+            [sys.executable, "-m", "sync.central"]
+            if max_files is None
+            else [sys.executable, "-c", _LOW_NOFILE.format(max_files), "sync.central"]
+        )
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "sync.central",
+                *launcher,
                 "--home",
                 str(home.root),
                 "serve",

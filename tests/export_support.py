@@ -22,6 +22,7 @@ from drivers.portrait import make_portrait
 from packetformat.packet import parse, seal
 from station.enrollment import Enrollment
 from station.enrollment.example import write_example
+from station.enrollment.files import enrollment_from_json
 from station.enrollment.model import FaceCapture, FingerException, FingerExceptionReason, FingerPosition
 from sync.central.authority import read_hpke_private_key
 from sync.central.database import open_storage
@@ -34,7 +35,7 @@ from tests.face_images import preview_frame
 
 def example_enrollment(directory: Path, *, amputated: bool = True) -> Enrollment:
     path = write_example(directory)
-    enrollment = Enrollment.from_json(json.loads(path.read_text(encoding="utf-8")), directory, station_id="")
+    enrollment = enrollment_from_json(json.loads(path.read_text(encoding="utf-8")), directory, station_id="")
     portrait = make_portrait(preview_frame())
     fingers = dict(enrollment.fingers)
     if amputated:

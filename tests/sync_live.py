@@ -322,7 +322,7 @@ def commit_packets(home: Path, example: Path, count: int) -> list[str]:
     (``station.commit.commit_enrollment``, what ``station enroll --from-json`` does, without a process
     per packet); the packet ids, oldest first. Seal after ``provision`` to seal to central's key."""
     from station.commit import commit_enrollment
-    from station.enrollment import load_enrollment
+    from station.enrollment.files import load_enrollment
     from station.home import StationHome
     from station.session import open_station
 

@@ -28,13 +28,11 @@ from station.enrollment import (
     FingerExceptionReason,
     FingerPosition,
     Gender,
-    enrollment_from_json,
-    load_enrollment,
     validate,
-    write_example,
 )
 from station.enrollment import files as enrollment_files
-from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
+from station.enrollment.example import EXAMPLE_DEMOGRAPHICS, write_example
+from station.enrollment.files import enrollment_from_json, load_enrollment
 from station.enrollment.quality import NFIQ2_VERSION, QualityUnavailable, nfiq2_score, resample_to_500
 from station.errors import ValidationFailed
 
@@ -104,7 +102,7 @@ def test_round_trip_is_deterministic(tmp_path: Path, example: Path, loaded: Enro
     again = write_example(tmp_path / "again")
     for name in sorted(p.name for p in example.parent.iterdir()):
         assert (again.parent / name).read_bytes() == (example.parent / name).read_bytes(), name
-    other = Enrollment.from_json(_json(again), again.parent, station_id="st-1")
+    other = enrollment_from_json(_json(again), again.parent, station_id="st-1")
     assert other == loaded
     assert cbor2.dumps(other.to_document(), canonical=True) == cbor2.dumps(
         loaded.to_document(), canonical=True

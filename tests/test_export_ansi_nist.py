@@ -273,3 +273,13 @@ def test_fuzzed_files_raise_only_typed_errors(exported: Exported, data: st.DataO
 def test_random_bytes_raise_only_typed_errors(blob: bytes) -> None:
     with contextlib.suppress(ReadError):
         read_transaction(b"1.001:" + blob)
+
+
+def test_control_character_in_a_field_is_refused_by_name(exported: Exported) -> None:
+    document = {
+        **exported.document,
+        "demographics": {**exported.document["demographics"], "tehsil": "A\x1eB"},
+    }
+    with pytest.raises(ExportError) as err:
+        render("ansi-nist", document, exported.meta, "c", "CNIC")
+    assert err.value.code == "export.field" and "2.024" in str(err.value)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import select
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,11 @@ def test_iso_format_by_ids_and_check(office: tuple[ExportSetup, list[str]], tmp_
     check = central_cli(setup.home.root, "export", "--check", str(out / f"{ids[0]}.zip"))
     assert "finger.fir: finger 1  WSQ 400x500" in check.stdout
     assert "face.fac: face token  JPEG 480x640  2 feature points" in check.stdout
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes((out / f"{ids[0]}.zip").read_bytes()[:5000])
+    bad = central_cli(setup.home.root, "export", "--check", str(broken), check=False)
+    assert bad.returncode == 1 and bad.stderr.startswith("error [ansi_nist.malformed]: ")
+    assert "Traceback" not in bad.stderr
 
 
 def test_undecryptable_packet_is_listed_and_resume_redoes_the_rest(
@@ -148,3 +156,50 @@ def test_undecryptable_packet_is_listed_and_resume_redoes_the_rest(
     assert [f["packet_id"] for f in manifest["failed"]] == [sealed.packet_id]
     other = _export(setup, out, *wanted, "--resume", "--format", "iso19794", check=False)
     assert other.returncode == 1 and "error [export.resume]" in other.stderr
+
+
+def test_progress_bar_only_on_a_terminal(office: tuple[ExportSetup, list[str]], tmp_path: Path) -> None:
+    """stderr on a pseudo-terminal: the bar is drawn there; stdout stays the plain summary."""
+    import os
+    import pty
+    import subprocess
+
+    setup, ids = office
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("CENTRAL_HOME", "STATION_HOME")}
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "central"),
+            "--home",
+            str(setup.home.root),
+            "export",
+            "--key",
+            str(setup.key_path),
+            "--out",
+            str(tmp_path / "tty"),
+            *ids[:2],
+        ],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    out, _ = proc.communicate(timeout=60)
+    os.close(controller)
+    assert proc.returncode == 0
+    assert b"exporting" in seen and b"100%" in seen
+    assert b"exporting" not in out and b"exported 2 of 2 packet(s)" in out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from drivers.formats import wsq
@@ -89,3 +92,21 @@ def test_truncated_and_malformed_records_are_typed(packet: tuple[dict[str, Any],
     bad[32 + 14] ^= 0xFF  # the first image no longer starts with the WSQ marker
     with pytest.raises(MalformedFile):
         iso19794.read_finger_record(bytes(bad))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzzed_records_raise_only_typed_errors(
+    packet: tuple[dict[str, Any], bytes], data: st.DataObject
+) -> None:
+    members = _members(packet[1])
+    name = data.draw(st.sampled_from(["finger.fir", "face.fac"]))
+    blob = bytearray(members[name][:4000])  # the headers and the first image's start
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, len(blob) - 1))
+        blob[pos] = data.draw(st.integers(0, 255))
+    reader = iso19794.read_finger_record if name == "finger.fir" else iso19794.read_face_record
+    with contextlib.suppress(ReadError):
+        reader(bytes(blob))
+    with contextlib.suppress(ReadError):
+        reader(members[name][: data.draw(st.integers(0, len(members[name])))])

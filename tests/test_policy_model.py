@@ -36,6 +36,7 @@ from station.policy import (
     check_summary,
     ensure_feasible,
 )
+from station.policy.parse import policy_from_document
 from station.wizard import Step, Wizard
 
 TODAY = dt.date(2026, 11, 24)
@@ -68,7 +69,7 @@ def codes(enrollment: Enrollment, policy: Policy = BUILTIN) -> list[str]:
 def test_builtin_is_feasible_and_round_trips() -> None:
     assert check_feasible(BUILTIN) == []
     doc = BUILTIN.to_document()
-    assert Policy.from_document(json.loads(json.dumps(doc))).to_document() == doc
+    assert policy_from_document(json.loads(json.dumps(doc))).to_document() == doc
     assert BUILTIN.version == 0
 
 
@@ -143,7 +144,7 @@ def test_threshold_and_attempts_come_from_the_policy() -> None:
     doc["modalities"]["fingers"]["threshold"] = 70
     doc["modalities"]["fingers"]["attempts"] = 2
     doc["modalities"]["fingers"]["override"] = {"allowed": False, "by": []}
-    strict = Policy.from_document(doc)
+    strict = policy_from_document(doc)
     w = Wizard(operator_id="op-1", station_id="s", purpose="-", policy=strict)
     assert (w.min_quality, w.max_attempts, w.keep_best_allowed) == (70, 2, False)
     assert not w.finger_attempt(FingerPosition.RIGHT_THUMB, WSQ, 60).accepted
@@ -195,7 +196,7 @@ def test_bad_documents_are_refused_with_the_place_named(
 ) -> None:
     doc = _mutated(path, value)
     try:
-        ensure_feasible(Policy.from_document(doc))
+        ensure_feasible(policy_from_document(doc))
     except PolicyError as exc:
         assert words is not None and words in exc.message, exc.message
     else:
@@ -204,7 +205,7 @@ def test_bad_documents_are_refused_with_the_place_named(
 
 def test_no_kind_at_all_is_infeasible() -> None:
     doc = _mutated(["kinds"], {})
-    assert check_feasible(Policy.from_document(doc))
+    assert check_feasible(policy_from_document(doc))
 
 
 json_values = st.recursive(
@@ -253,11 +254,11 @@ def test_fuzzed_documents_give_a_policy_or_a_policy_error(path: list[Any], value
     with contextlib.suppress(TypeError, IndexError):
         target[path[-1]] = value
     try:
-        policy = Policy.from_document(doc)
+        policy = policy_from_document(doc)
     except PolicyError:
         return
     check_feasible(policy)
-    assert Policy.from_document(policy.to_document()) == policy
+    assert policy_from_document(policy.to_document()) == policy
 
 
 def test_summary_check_at_central() -> None:

@@ -267,7 +267,7 @@ def test_cli_as_a_user_runs_it() -> None:
         [
             sys.executable,
             "-c",
-            "from station.cli import main; main()",
+            "from enrollment_station.cli import station_main; station_main()",
             "quality",
             "finger",
             str(PRINTS / "elan.png"),
@@ -283,7 +283,7 @@ def test_cli_as_a_user_runs_it() -> None:
         [
             sys.executable,
             "-c",
-            "from station.cli import main; main()",
+            "from enrollment_station.cli import station_main; station_main()",
             "quality",
             "finger",
             "/nonexistent.png",

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from drivers.formats import wsq
 from drivers.url import parse_url
-from station.cli import cli
+from enrollment_station.cli import station_cli as cli
 from station.errors import ConfigError
 from station.home import StationConfig, StationHome, resolve_home
 

@@ -133,7 +133,8 @@ CRASH_WRITER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def small_enrollment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A valid enrollment (real WSQ prints, a face), pickled once for the crash children."""
-    from station.enrollment import load_enrollment, write_example
+    from station.enrollment.example import write_example
+    from station.enrollment.files import load_enrollment
 
     directory = tmp_path_factory.mktemp("crash-example")
     enrollment = load_enrollment(write_example(directory))

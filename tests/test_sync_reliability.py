@@ -365,8 +365,8 @@ SHIFTED_STATION = (
     "_real = time.time\n"
     "_shift = float(sys.argv.pop(1))\n"
     "time.time = lambda: _real() + _shift\n"
-    "from station.cli import main\n"
-    "main()\n"
+    "from enrollment_station.cli import station_main\n"
+    "station_main()\n"
 )
 
 

@@ -8,8 +8,8 @@ from typing import TextIO
 from drivers.base import Camera
 from drivers.camera.opencv import Mode, OpenCVCamera
 from drivers.camera.sim import SimCamera
+from drivers.device_url import DeviceURL
 from drivers.errors import DeviceNotFound, UnsupportedURL
-from drivers.url import DeviceURL
 
 
 def _fps(url: DeviceURL, default: float) -> float:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from drivers.device_url import DeviceURL
 from drivers.errors import DeviceNotFound, UnsupportedURL
 from drivers.nb1010 import protocol as p
 from drivers.nb1010.driver import NB1010Scanner
 from drivers.nb1010.usb_link import PyUsbLink, find_devices, map_usb_error
-from drivers.url import DeviceURL
 
 KNOWN_IDS = {(p.VENDOR_ID, p.PRODUCT_ID)}
 

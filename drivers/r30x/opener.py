@@ -7,6 +7,7 @@
     sim://r30x?image=PATH           that print is on the sensor
     sim://r30x?finger=auto          a synthetic finger whenever GenImg is called (demos)
     sim://r30x?library=DIR          keep the simulated template library in DIR
+    sim://r30x?pace=1               answer no faster than a real UART at the module's rate (benchmarks)
 
 The simulator runs in this process on a background thread; the scanner returned is the real serial
 driver connected to its pty through a private symlink, so reconnecting after ``simulator.unplug()``
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from drivers.device_url import DeviceURL
 from drivers.errors import DeviceError, DeviceTimeout, ProtocolError, UnsupportedURL
 from drivers.r30x import protocol as p
 from drivers.r30x import rates
@@ -35,7 +37,6 @@ from drivers.r30x.simulator import R30xSimulator
 from drivers.transport.base import Transport
 from drivers.transport.serial import SerialTransport
 from drivers.transport.trace import TraceTransport
-from drivers.url import DeviceURL
 
 DEFAULT_BAUD = 57600
 DEFAULT_MAX_BAUD = 115200
@@ -163,6 +164,8 @@ def open_sim(url: DeviceURL, *, trace: TextIO | None = None) -> R30xScanner:
         address=url.int_param("address", p.DEFAULT_ADDRESS),
     )
     simulator.on_stop(lambda: shutil.rmtree(workdir, ignore_errors=True))
+    if (url.param("pace", "") or "").lower() in TRUE_WORDS:
+        simulator.pace_line()
     simulator.start()
     link = simulator.link(workdir / "r30x")
 

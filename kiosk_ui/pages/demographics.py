@@ -23,7 +23,7 @@ from kiosk_ui.fonts import row_height, urdu_font
 from kiosk_ui.keyboard import UrduKeyboard, UrduLineEdit
 from kiosk_ui.widgets import Page, message_label, title_label
 from station.enrollment import Gender
-from station.enrollment.validate import Problem
+from station.enrollment.problem import Problem
 from station.wizard import DEMOGRAPHIC_FIELDS
 
 URDU_FIELDS = ("name_ur", "father_or_husband_name_ur", "present_address_ur", "permanent_address_ur")

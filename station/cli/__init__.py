@@ -1,12 +1,15 @@
-"""The ``station`` command: one entry point for operators' tools, technicians and services.
+"""The station core's commands: the ``station`` group without what lives above the core.
 
-Subcommands live in small modules and are imported lazily (see ``lazy.py``).
-Every command takes the station home from ``--home``, else ``$STATION_HOME``,
-else ``/var/lib/station``; it is available to subcommands as ``ctx.obj.home``.
+Subcommands live in small modules and are imported lazily (see ``lazy.py``). The console command
+``station`` (``enrollment_station.cli``) adds provisioning, the sync agent and the kiosk to this
+table; the core never names them. Every command takes the station home from ``--home``, else
+``$STATION_HOME``, else ``/var/lib/station``; it is available to subcommands as ``ctx.obj.home``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +17,6 @@ import click
 
 from station import __version__
 from station.cli.lazy import LazyGroup
-from station.errors import StationError
 from station.home import StationHome, resolve_home
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -31,11 +33,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "device": ("station.cli.device:device_group", "List, inspect and test-capture devices."),
     "sim": ("station.cli.sim:sim_group", "Run device simulators (R30x on a pty)."),
     "quality": ("station.cli.quality:quality_group", "Fingerprint and face quality checks."),
-    # sync agent and provisioning (sync/agent/cli.py)
-    "provision": ("sync.agent.cli:provision_cmd", "Enroll this station with the central office."),
-    "sync": ("sync.agent.cli:sync_group", "Upload sealed packets to central (agent)."),
-    # kiosk (kiosk_ui/cli.py; imports Qt only when run)
-    "kiosk": ("kiosk_ui.cli:kiosk_cmd", "Start the fullscreen enrollment kiosk."),
     "operator": ("station.cli.operator:operator_group", "Add and manage operators (supervisor)."),
     # appliance (station/cli/appliance.py)
     "doctor": (
@@ -52,38 +49,45 @@ class CliContext:
     home: StationHome
 
 
-@click.group(
-    cls=LazyGroup,
-    lazy=COMMANDS,
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-)
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Station home directory (default: $STATION_HOME, then /var/lib/station).",
-)
-@click.version_option(__version__, prog_name="station")
-@click.pass_context
-def cli(ctx: click.Context, home: Path | None) -> None:
-    """Enrollment station: enroll citizens, keep the sealed queue, sync to central.
+def station_group(commands: Mapping[str, tuple[str, str]]) -> click.Group:
+    """The ``station`` group over a table of lazy ``name -> ("module:attribute", help)`` commands."""
 
-    \b
-    First steps on a new machine:
-      station --home /tmp/demo init --demo
-      station --home /tmp/demo enroll --example /tmp/demo-example
-      station --home /tmp/demo enroll --from-json /tmp/demo-example/enrollment.json
-      station --home /tmp/demo status
-    """
-    ctx.obj = CliContext(home=StationHome(resolve_home(home)))
+    @click.group(
+        cls=LazyGroup,
+        lazy=dict(commands),
+        name="station",
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+    @click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Station home directory (default: $STATION_HOME, then /var/lib/station).",
+    )
+    @click.version_option(__version__, prog_name="station")
+    @click.pass_context
+    def group(ctx: click.Context, home: Path | None) -> None:
+        """Enrollment station: enroll citizens, keep the sealed queue, sync to central.
+
+        \b
+        First steps on a new machine:
+          station --home /tmp/demo init --demo
+          station --home /tmp/demo enroll --example /tmp/demo-example
+          station --home /tmp/demo enroll --from-json /tmp/demo-example/enrollment.json
+          station --home /tmp/demo status
+        """
+        ctx.obj = CliContext(home=StationHome(resolve_home(home)))
+        ctx.call_on_close(lambda: _settle(ctx.obj.home))
+
+    return group
 
 
-def main() -> None:
-    """Console entry point: StationError becomes a clear message and exit status 1."""
-    from station.cli.entry import run
+def _settle(home: StationHome) -> None:
+    """After a command run as root, give the station's files back to its user (see ownership.py)."""
+    if os.geteuid() == 0:
+        from station.ownership import settle
 
-    def describe(exc: BaseException) -> str:
-        assert isinstance(exc, StationError)
-        return f"error [{exc.code}]: {exc.message}"
+        settle(home)
 
-    run(cli, (StationError,), describe)
+
+cli = station_group(COMMANDS)

@@ -97,16 +97,46 @@ def init_cmd(ctx: click.Context, station_id: str | None, demo: bool, key_backend
     type=click.Path(file_okay=False, path_type=Path),
     help="Write an example enrollment (JSON and synthetic images) into this folder and stop.",
 )
-@click.option("--operator", default=None, help="Operator id recorded in the packet (overrides the file's).")
+@click.option(
+    "--operator",
+    default=None,
+    help="The operator vouching for the capture; they log in here with their PIN and finger.",
+)
+@click.option(
+    "--operator-finger",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An image of the operator's finger (the second factor, as at the kiosk's login).",
+)
+@click.option("--pin-stdin", is_flag=True, help="Read the operator's PIN from the first line of stdin.")
 @click.pass_context
 def enroll_cmd(
-    ctx: click.Context, from_json: Path | None, example: Path | None, operator: str | None
+    ctx: click.Context,
+    from_json: Path | None,
+    example: Path | None,
+    operator: str | None,
+    operator_finger: Path | None,
+    pin_stdin: bool,
 ) -> None:
-    """Validate, seal and queue one enrollment; prints the packet id on the last line."""
+    """Validate, seal and queue one enrollment; prints the packet id on the last line.
+
+    \b
+    Without --operator the packet is marked as imported by a technician (entered_by
+    technician-import in the packet and in the audit entry): no operator id is recorded without
+    that operator's login. With --operator ID the operator logs in as at the kiosk: PIN (prompted,
+    or --pin-stdin) and a finger image (--operator-finger FILE) matching one of theirs.
+    """
     if (from_json is None) == (example is None):
         raise click.UsageError("Give exactly one of --from-json FILE or --example DIR.")
+    if operator_finger is not None and operator is None:
+        raise click.UsageError("--operator-finger goes with --operator ID.")
+    if operator is not None and operator_finger is None:
+        raise click.UsageError(
+            "--operator ID needs that operator's login: add --operator-finger FILE (and the PIN when"
+            " asked). Leave --operator out to import as a technician."
+        )
     if example is not None:
-        from station.enrollment import write_example
+        from station.enrollment.example import write_example
 
         path = write_example(example)
         click.echo(f"Example enrollment written: {path}")
@@ -116,15 +146,22 @@ def enroll_cmd(
     import dataclasses
 
     from station.commit import commit_enrollment
-    from station.enrollment import load_enrollment
+    from station.enrollment.files import load_enrollment
+    from station.enrollment.model import TECHNICIAN_IMPORT
     from station.errors import ValidationFailed
     from station.session import open_station
 
-    with open_station(_home(ctx)) as station:
+    home = _home(ctx)
+    operator_id = TECHNICIAN_IMPORT
+    if operator is not None and operator_finger is not None:
+        operator_id = _operator_login(home, operator, operator_finger, pin_stdin)
+    with open_station(home) as station:
         station.check_disk()
         enrollment = load_enrollment(from_json, station_id=station.station_id)
-        if operator:
-            enrollment = dataclasses.replace(enrollment, operator_id=operator)
+        entered_by = "operator" if operator is not None else TECHNICIAN_IMPORT
+        enrollment = dataclasses.replace(enrollment, operator_id=operator_id, entered_by=entered_by)
+        if operator is None:
+            click.echo("No operator logged in: the packet is marked as imported by a technician.", err=True)
         try:
             committed = commit_enrollment(station, enrollment)
         except ValidationFailed as exc:
@@ -135,6 +172,38 @@ def enroll_cmd(
             raise
     click.echo(f"Committed and sealed: {committed.size} bytes, sha256 {committed.sha256[:16]}...")
     click.echo(committed.packet_id)
+
+
+def _operator_login(home: StationHome, operator_id: str, finger: Path, pin_stdin: bool) -> str:
+    """The kiosk's login on the command line: PIN, then a finger image matching the operator's."""
+    import sys
+
+    from station.auth import AuthError, OperatorDirectory, OperatorFile
+    from station.enrollment.files import MAX_IMAGE_BYTES, finger_wsq
+    from station.enrollment.folder import read_file
+    from station.session import open_station
+
+    if pin_stdin:
+        pin = sys.stdin.readline().rstrip("\r\n")
+    else:
+        pin = click.prompt(f"PIN of operator {operator_id}", hide_input=True, err=True)
+    cfg = home.load_config()
+    directory = OperatorDirectory(OperatorFile.for_home(home, backend=cfg.key_backend))
+    raw = read_file(finger, limit=MAX_IMAGE_BYTES, what="operator finger")
+    with open_station(home, integrity_check=False) as station:
+        try:
+            pending = directory.check_pin(operator_id, pin)
+            _, pixels = finger_wsq(finger, raw, "operator finger")
+            from drivers import match
+
+            live = match.template_from_image(pixels)
+            op = directory.check_finger(pending, live, lambda t, lv: match.verify(t, lv).matched)
+        except AuthError as exc:
+            known = operator_id if directory.get(operator_id) is not None else "unknown"
+            station.audit.append("auth.failed", operator=known, step="cli", code=exc.code)
+            raise
+        station.audit.append("auth.login", operator=op.operator_id, role=str(op.role.value), by="cli")
+    return op.operator_id
 
 
 def status_data(home: StationHome) -> dict[str, Any]:

@@ -1,7 +1,11 @@
-"""The enrollment record, its validation, and enrollments as files (JSON plus images)."""
+"""The enrollment record and its validation: the light facade every layer may import.
 
-from station.enrollment.example import write_example
-from station.enrollment.files import enrollment_from_json, load_enrollment
+Enrollments as files (JSON plus images, which need Pillow and the WSQ codec) are in
+:mod:`station.enrollment.files`, and the example writer (which draws a synthetic face with OpenCV)
+in :mod:`station.enrollment.example`; import them from there, so that importing the model stays
+cheap.
+"""
+
 from station.enrollment.model import (
     ApplicationKind,
     Demographics,
@@ -13,8 +17,8 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.problem import Problem
 from station.enrollment.validate import (
-    Problem,
     ensure_valid,
     ltr_isolate,
     normalise_cnic,
@@ -35,14 +39,11 @@ __all__ = [
     "FingerPosition",
     "Gender",
     "Problem",
-    "enrollment_from_json",
     "ensure_valid",
-    "load_enrollment",
     "ltr_isolate",
     "normalise_cnic",
     "normalise_mobile",
     "normalise_urdu",
     "validate",
     "validate_field",
-    "write_example",
 ]

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from drivers.formats import wsq
+from station.enrollment.folder import open_folder, read_file, read_member
 from station.enrollment.model import (
     ApplicationKind,
     Demographics,
@@ -56,7 +59,21 @@ from station.enrollment.validate import normalise_cnic, normalise_mobile, normal
 from station.errors import ValidationFailed
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_JSON_BYTES = 1024 * 1024
 MIN_FINGER_SIDE = 100
+MAX_JSON_DEPTH = 16
+# Pixels an image may declare before it is decoded: a 500 ppi finger is about 0.4 megapixels and a
+# camera frame at most 12; anything larger is a decompression bomb, refused before Pillow decodes it.
+MAX_IMAGE_PIXELS = 16_000_000
+MAX_ATTEMPTS = 10  # the kiosk allows a few captures per finger; the file may not claim more
+MAX_NOTE_CHARS = 200
+FINGER_FORMATS = ("PNG", "JPEG", "BMP", "TIFF", "PPM")
+FACE_FORMATS = ("JPEG", "PNG")
+# What a face's checks may hold: the report of drivers.quality.face and drivers.portrait's summary.
+FACE_CHECK_KEYS = frozenset({"all_passed", "faces_found", "face_box", "eyes", "checks", "portrait"})
+PORTRAIT_KEYS = frozenset({"width", "height", "jpeg_quality", "bytes", "eyes_from", "geometry"})
+MAX_CHECK_TEXT = 120
+_FINGER_NUMBER = re.compile(r"[0-9]{1,2}")
 
 
 def _fail(message: str) -> ValidationFailed:
@@ -64,25 +81,52 @@ def _fail(message: str) -> ValidationFailed:
 
 
 def _position(key: str) -> FingerPosition:
-    if key.isdigit() and 1 <= int(key) <= 10:
+    # ASCII digits only: str.isdigit() also takes Arabic-Indic and other digits ("\u0661" is 1).
+    if _FINGER_NUMBER.fullmatch(key) and 1 <= int(key) <= 10:
         return FingerPosition(int(key))
-    try:
-        return FingerPosition[key.upper()]
-    except KeyError:
-        raise _fail(f"fingers: '{key}' is not a finger position (1-10 or e.g. right_thumb)") from None
+    if key.isascii() and key.isidentifier():
+        try:
+            return FingerPosition[key.upper()]
+        except KeyError:
+            pass
+    raise _fail(f"fingers: {key!r} is not a finger position (1-10 or e.g. right_thumb)")
 
 
-def _read(base: Path, name: Any, what: str) -> tuple[Path, bytes]:
-    if not isinstance(name, str) or not name:
-        raise _fail(f"{what}: give the image file name")
-    path = (base / name).resolve()
-    try:
-        size = path.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise _fail(f"{what}: {path} is {size} bytes, over the {MAX_IMAGE_BYTES}-byte limit")
-        return path, path.read_bytes()
-    except OSError as exc:
-        raise _fail(f"{what}: cannot read {path} ({exc.strerror})") from exc
+def _read(folder_fd: int, name: Any, what: str) -> tuple[Path, bytes]:
+    data = read_member(folder_fd, name, limit=MAX_IMAGE_BYTES, what=what)
+    return Path(name), data
+
+
+def _open_image(data: bytes, path: Path, what: str, formats: tuple[str, ...]) -> Image.Image:
+    """A Pillow image whose declared size is checked before any pixel is decoded."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data), formats=list(formats))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _fail(f"{what}: {path} declares too many pixels (a decompression bomb): refused") from exc
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        img.close()
+        raise _fail(
+            f"{what}: {path} declares {width}x{height} pixels, over the {MAX_IMAGE_PIXELS}-pixel limit"
+            " (a decompression bomb or not an enrollment image): refused"
+        )
+    return img
+
+
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    return (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    )
 
 
 def finger_wsq(path: Path, data: bytes, what: str, ppi: int = PPI) -> tuple[bytes, np.ndarray]:
@@ -100,9 +144,10 @@ def finger_wsq(path: Path, data: bytes, what: str, ppi: int = PPI) -> tuple[byte
             return data, pixels
     else:
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with _open_image(data, path, what, FINGER_FORMATS) as img, warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
                 pixels = np.asarray(img.convert("L"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
+        except _decode_errors() as exc:
             raise _fail(f"{what}: {path} is not an image Pillow can read") from exc
     pixels = resample_to_500(pixels, ppi)
     if min(pixels.shape) < MIN_FINGER_SIDE:
@@ -133,15 +178,69 @@ def finger_quality(item: dict[str, Any], pixels: np.ndarray, path: Path, what: s
 def face_jpeg(path: Path, data: bytes) -> bytes:
     """JPEG bytes for the face: a JPEG is kept as is (after checking it decodes), others re-encoded."""
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with _open_image(data, path, "face", FACE_FORMATS) as img, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
             if img.format == "JPEG":
                 return data
             out = io.BytesIO()
             img.convert("RGB").save(out, "JPEG", quality=90)
             return out.getvalue()
-    except (UnidentifiedImageError, OSError) as exc:
+    except ValidationFailed:
+        raise
+    except _decode_errors() as exc:
         raise _fail(f"face: {path} is not an image Pillow can read") from exc
+
+
+def _check_value(value: Any, what: str) -> Any:
+    """A face-check result: a bool, a bounded number, None, a short text or a short list of numbers."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) <= 1_000_000:
+        return value
+    if isinstance(value, float) and value == value and abs(value) <= 1e6:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_CHECK_TEXT and value.isprintable():
+        return value
+    if isinstance(value, list) and len(value) <= 4 and not any(isinstance(v, list | dict) for v in value):
+        return [_check_value(v, what) for v in value]
+    raise _fail(f"face_checks.{what}: expected a flag, a number, a short text or a short list")
+
+
+def face_checks_from_json(raw: Any) -> dict[str, Any]:
+    """The closed set of face checks the kiosk records (``drivers.quality.face``, ``drivers.portrait``)."""
+    from drivers.quality.face import CHECK_NAMES
+
+    if not isinstance(raw, dict):
+        raise _fail("face_checks: expected an object of check names and results")
+    unknown = sorted(str(k) for k in raw if k not in FACE_CHECK_KEYS)
+    if unknown:
+        raise _fail(
+            f"face_checks: unknown entries {', '.join(unknown)[:80]}; expected some of "
+            + ", ".join(sorted(FACE_CHECK_KEYS))
+        )
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "checks":
+            if not isinstance(value, dict) or not set(value) <= set(CHECK_NAMES):
+                raise _fail(f"face_checks.checks: expected results of the checks {', '.join(CHECK_NAMES)}")
+            checks: dict[str, Any] = {}
+            for name, result in value.items():
+                if not isinstance(result, dict) or not set(result) <= {"passed", "value"}:
+                    raise _fail(f"face_checks.checks.{name}: expected {{'passed': ..., 'value': ...}}")
+                checks[name] = {k: _check_value(v, f"checks.{name}.{k}") for k, v in result.items()}
+            out[key] = checks
+        elif key == "portrait":
+            if not isinstance(value, dict) or not set(value) <= PORTRAIT_KEYS:
+                raise _fail(f"face_checks.portrait: expected some of {', '.join(sorted(PORTRAIT_KEYS))}")
+            out[key] = {k: _check_value(v, f"portrait.{k}") for k, v in value.items()}
+        elif key == "eyes":
+            if not isinstance(value, list) or len(value) > 2:
+                raise _fail("face_checks.eyes: expected at most two eye positions")
+            out[key] = [_check_value(v, "eyes") for v in value]
+        else:
+            out[key] = _check_value(value, key)
+    return out
 
 
 def demographics_from_dict(raw: Any) -> Demographics:
@@ -188,42 +287,56 @@ def demographics_from_dict(raw: Any) -> Demographics:
     )
 
 
-def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> Enrollment:
-    """Build an :class:`Enrollment` from parsed JSON and the image files it names."""
-    if not isinstance(data, dict):
-        raise _fail("enrollment.json must hold one JSON object")
-    demographics = demographics_from_dict(data.get("demographics"))
-    face = None
-    if data.get("face") is not None:
-        path, raw = _read(base_dir, data["face"], "face")
-        checks = data.get("face_checks", {})
-        if not isinstance(checks, dict):
-            raise _fail("face_checks: expected an object of check names and results")
-        face = FaceCapture(jpeg=face_jpeg(path, raw), checks=dict(checks))
+def _note(item: dict[str, Any], what: str) -> str:
+    note = item.get("note", "")
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or not note.isprintable():
+        raise _fail(f"{what}: note must be one line of at most {MAX_NOTE_CHARS} characters")
+    return note
+
+
+def _fingers_from_json(
+    folder: int, raw_fingers: Any
+) -> dict[FingerPosition, FingerCapture | FingerException]:
     fingers: dict[FingerPosition, FingerCapture | FingerException] = {}
-    raw_fingers = data.get("fingers", {})
     if not isinstance(raw_fingers, dict):
         raise _fail("fingers: expected an object keyed by finger position")
     for key, item in raw_fingers.items():
         position = _position(str(key))
         what = f"fingers.{key}"
+        if position in fingers:
+            raise _fail(f"{what}: finger {int(position)} is given twice")
         if not isinstance(item, dict):
             raise _fail(f"{what}: expected an object with 'image' or 'exception'")
         if "exception" in item:
             try:
                 reason = FingerExceptionReason(item["exception"])
-            except ValueError:
+            except (ValueError, TypeError):
                 reasons = ", ".join(r.value for r in FingerExceptionReason)
                 raise _fail(f"{what}: exception must be one of {reasons}") from None
-            fingers[position] = FingerException(position, reason, str(item.get("note", "")))
+            fingers[position] = FingerException(position, reason, _note(item, what))
             continue
         attempts = item.get("attempts", 1)
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise _fail(f"{what}: attempts must be a whole number, 1 or more")
-        path, raw = _read(base_dir, item.get("image"), what)
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+            raise _fail(f"{what}: attempts must be a whole number from 1 to {MAX_ATTEMPTS}")
+        path, raw = _read(folder, item.get("image"), what)
         wsq_bytes, pixels = finger_wsq(path, raw, what, finger_ppi(item, what))
         quality = finger_quality(item, pixels, path, what)
         fingers[position] = FingerCapture(position, wsq_bytes, quality, attempts)
+    return fingers
+
+
+def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> Enrollment:
+    """Build an :class:`Enrollment` from parsed JSON and the image files it names."""
+    if not isinstance(data, dict):
+        raise _fail("enrollment.json must hold one JSON object")
+    demographics = demographics_from_dict(data.get("demographics"))
+    with open_folder(base_dir) as folder:
+        face = None
+        if data.get("face") is not None:
+            path, raw = _read(folder, data["face"], "face")
+            checks = face_checks_from_json(data.get("face_checks", {}))
+            face = FaceCapture(jpeg=face_jpeg(path, raw), checks=checks)
+        fingers = _fingers_from_json(folder, data.get("fingers", {}))
     return Enrollment(
         demographics=demographics,
         face=face,
@@ -233,11 +346,45 @@ def enrollment_from_json(data: Any, base_dir: Path, *, station_id: str = "") -> 
     )
 
 
-def load_enrollment(path: Path, *, station_id: str = "") -> Enrollment:
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in ``text`` (strings skipped), in one bounded pass."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_json(raw: bytes, what: str) -> Any:
+    """JSON from untrusted bytes: UTF-8, at most :data:`MAX_JSON_DEPTH` deep, typed errors only."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise _fail(f"cannot read {path} ({exc.strerror})") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{what} is not UTF-8 text (byte {exc.start} is invalid): save it as UTF-8") from exc
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise _fail(f"{what} nests deeper than {MAX_JSON_DEPTH} levels: not an enrollment file")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _fail(f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+        raise _fail(f"{what} is not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    except (RecursionError, ValueError) as exc:
+        raise _fail(f"{what} is not valid JSON ({type(exc).__name__})") from exc
+
+
+def load_enrollment(path: Path, *, station_id: str = "") -> Enrollment:
+    raw = read_file(path, limit=MAX_JSON_BYTES, what="enrollment file")
+    data = parse_json(raw, str(path))
     return enrollment_from_json(data, path.parent, station_id=station_id)

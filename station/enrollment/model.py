@@ -11,12 +11,13 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from pathlib import Path
 from typing import Any
 
 from station.enrollment.quality import nfiq2_label
 
 DOCUMENT_FORMAT = "enrollment/1"
+ENTERED_BY = ("operator", "technician-import")
+TECHNICIAN_IMPORT = "technician-import"  # the operator id and ``entered_by`` of an unattended import
 
 
 class ApplicationKind(Enum):
@@ -288,13 +289,9 @@ class Enrollment:
     operator_id: str
     station_id: str
     policy_version: int = 0  # the policy the enrollment was captured under (0: the built-in default)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], base_dir: Path, *, station_id: str = "") -> Enrollment:
-        """Build from parsed ``enrollment.json`` and the image files it names (see ``files.py``)."""
-        from station.enrollment.files import enrollment_from_json
-
-        return enrollment_from_json(data, base_dir, station_id=station_id)
+    # Who vouches for the capture: an operator logged in with PIN and finger (the kiosk, or
+    # `station enroll --operator`), or a technician importing files without an operator's login.
+    entered_by: str = "operator"
 
     def sign_offs(self) -> list[SignOff]:
         """Every supervisor sign-off in the record (finger exceptions first, then the face)."""
@@ -351,4 +348,5 @@ class Enrollment:
             "operator_id": self.operator_id,
             "station_id": self.station_id,
             "policy_version": self.policy_version,
+            "entered_by": self.entered_by,
         }

@@ -29,10 +29,11 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from station.enrollment.model import (
+    ENTERED_BY,
     ApplicationKind,
     Demographics,
     Enrollment,
@@ -43,6 +44,7 @@ from station.enrollment.model import (
     FingerPosition,
     Gender,
 )
+from station.enrollment.problem import Problem
 from station.errors import ValidationFailed
 from station.policy.default import BUILTIN
 from station.policy.model import Policy, Requirement
@@ -63,14 +65,6 @@ _CNIC_RE = re.compile(r"^[1-7]\d{4}-\d{7}-\d$")
 _LATIN_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z .'\-]*[A-Za-z.]$")
 _URDU_PUNCT = set(" ،۔.-/(),:'\"")
 _DIGITS = set("0123456789۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩#")
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    code: str
-    en: str
-    ur: str
 
 
 def ltr_isolate(text: str) -> str:
@@ -633,6 +627,15 @@ def validate(
                 "required",
                 "No operator is signed in for this enrollment: sign in again and repeat the commit.",
                 "اس اندراج کے لیے کوئی آپریٹر سائن اِن نہیں: دوبارہ سائن اِن کر کے محفوظ کریں۔",
+            )
+        )
+    if enrollment.entered_by not in ENTERED_BY:
+        problems.append(
+            Problem(
+                "entered_by",
+                "unknown",
+                f"entered_by must be one of {', '.join(ENTERED_BY)}.",
+                "اندراج کرنے والے کی قسم درست نہیں۔",
             )
         )
     if not enrollment.station_id.strip():

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from station.policy.model import Policy, PolicyError
+from station.policy.parse import policy_from_document
 from station.policy.signed import POLICY_BUNDLE, open_document, read_unverified, sign_document
 
 ROSTER_STATES = ("allowed", "disabled")
@@ -79,7 +80,7 @@ def bundle_from_document(doc: dict[str, Any]) -> Bundle:
         if item["operator_id"] in entries:
             raise _bad("an operator listed twice")
         entries[item["operator_id"]] = item["state"]
-    policy = Policy.from_document(doc["policy"])
+    policy = policy_from_document(doc["policy"])
     if policy.version < 1:
         raise _bad("a central policy has version 1 or more")
     return Bundle(sid, issued, policy, rv, entries)

@@ -26,8 +26,8 @@ The document is plain data (str, int, bool, None, lists, str-keyed maps) so it i
                   "heartbeat_seconds": 60}}
 
 Ages are whole years on the day of the enrollment; a band holds ``from_age <= age < to_age``
-(``to_age`` null: no upper end). :func:`Policy.from_document` is strict: exact keys, exact types,
-bounded sizes; anything else raises :class:`PolicyError`.
+(``to_age`` null: no upper end). :func:`station.policy.parse.policy_from_document` is strict:
+exact keys, exact types, bounded sizes; anything else raises :class:`PolicyError`.
 """
 
 from __future__ import annotations
@@ -280,13 +280,6 @@ class Policy:
             "station_places": {s: self.station_places[s].to_document() for s in sorted(self.station_places)},
             "settings": self.settings.to_document(),
         }
-
-    @classmethod
-    def from_document(cls, doc: Any) -> Policy:
-        """Strictly parse a policy document (exact keys and types, bounded); :class:`PolicyError` else."""
-        from station.policy.parse import policy_from_document
-
-        return policy_from_document(doc)
 
 
 _LEVELS = ("tehsils", "union_councils")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from station.enrollment.model import (
     ApplicationKind,
@@ -24,10 +24,8 @@ from station.enrollment.model import (
     FingerException,
     FingerPosition,
 )
+from station.enrollment.problem import Problem
 from station.policy.model import AgeBand, Modality, Policy, PolicyError, Requirement
-
-if TYPE_CHECKING:
-    from station.enrollment.validate import Problem
 
 
 def age_on(born: dt.date, today: dt.date) -> int:
@@ -44,8 +42,6 @@ def _ltr(text: str) -> str:
 
 
 def _problem(field: str, code: str, en: str, ur: str) -> Problem:
-    from station.enrollment.validate import Problem
-
     return Problem(field, code, en, ur)
 
 

@@ -269,7 +269,7 @@ class CentralClient:
         self._note_clock(resp)
         if resp.status_code in (401, 403):
             raise NotAuthorised(wire.NOT_AUTHORISED_MESSAGE, code=f"sync.not_authorised.{resp.status_code}")
-        if resp.status_code >= 500 or resp.status_code == 429:
+        if resp.status_code >= 500 or resp.status_code in (408, 429):  # 408: body too slow, send again
             raise Transient(f"central answered HTTP {resp.status_code}: retrying later", code="sync.server")
         return resp
 

@@ -351,6 +351,9 @@ def provision(
     cfg.central_url = central_url
     cfg.hpke_suite = suite
     home.save_config(cfg)
+    from station.ownership import settle
+
+    settle(home)  # run as root: queue, keys, pki and station.toml readable by the station's services
     return Provisioned(
         station_id=sid,
         central_url=central_url,

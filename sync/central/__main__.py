@@ -1,5 +1,5 @@
-"""``python -m sync.central`` runs the ``central`` command."""
+"""``python -m sync.central`` runs the ``central`` console command (an entry point, like the script)."""
 
-from sync.central.cli import main
+from enrollment_station.cli import central_main
 
-main()
+central_main()

@@ -192,13 +192,19 @@ class Authority:
     def enroll(self, token: str, station_id: str, csr_pem: str) -> EnrollResult:
         """Redeem ``token`` and issue the station certificate; ``PKIError`` on a bad CSR.
 
-        The CSR is checked before the token is spent, so a typo in a CSR does not burn a token.
-        Raises ``PermissionError`` for an unknown, used, expired or other-station token.
+        The token is checked first, before any certificate work (an unauthenticated caller gets
+        nothing parsed or signed for a wrong token); a CSR that is then refused gives the token
+        back, so a typo in a CSR does not burn it. Raises ``PermissionError`` for an unknown, used,
+        expired or other-station token.
         """
-        csr = load_csr(csr_pem)
-        cert = issue_station_cert(self.ca, csr, station_id, days=self.cert_days)
-        if not self.tokens.redeem(token, station_id):
+        spent_at = time.time()
+        if not self.tokens.redeem(token, station_id, now=spent_at):
             raise PermissionError("enrollment token unknown, already used or expired")
+        try:
+            cert = issue_station_cert(self.ca, load_csr(csr_pem), station_id, days=self.cert_days)
+        except PKIError:
+            self.tokens.unredeem(token, used_at=spent_at)
+            raise
         self.registry.record(cert)
         public, suite = self.hpke_public()
         return EnrollResult(

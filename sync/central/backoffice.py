@@ -62,7 +62,11 @@ def open_in(
     try:
         document = open_packet(envelope, private_key, key)
     except PacketError as exc:
-        raise CentralError(f"cannot open packet {packet_id}: {exc}") from exc
+        raise CentralError(
+            f"cannot open packet {packet_id}: {exc}; the packet is kept as received, report it to the "
+            "station's technician",
+            code=f"central.open.{exc.code}",
+        ) from exc
     header = parse(envelope).header
     meta = {
         "packet_id": stored.packet_id,

@@ -410,13 +410,12 @@ cli.add_command(status_cmd)
 cli.add_command(station_group)
 
 
-def main() -> None:
-    """Console entry point: errors become a clear message and exit status 1."""
-    from station.cli.entry import run
-
-    run(cli, (CentralError, PKIError), _describe)
+def handled_errors() -> tuple[type[BaseException], ...]:
+    """The errors the ``central`` command prints as one line instead of a traceback."""
+    return (CentralError, PKIError)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """One line for a handled error: ``error [code]: message``."""
     code = getattr(exc, "code", None) or ("central.pki" if isinstance(exc, PKIError) else "central.error")
     return f"error [{code}]: {exc}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 
 import click
@@ -32,6 +33,8 @@ def _check(path: Path) -> list[str]:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
                 for name in names:
+                    if zf.getinfo(name).file_size > ansi_nist_reader.MAX_FILE:
+                        raise MalformedFile(f"{name} is larger than {ansi_nist_reader.MAX_FILE} bytes")
                     body = zf.read(name)
                     if name.endswith(".fir"):
                         for f in iso19794.read_finger_record(body):
@@ -47,7 +50,14 @@ def _check(path: Path) -> list[str]:
                         )
                     else:
                         raise MalformedFile(f"{name} is not an ISO/IEC 19794 record of this export")
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            KeyError,
+            EOFError,
+            RuntimeError,
+            zlib.error,
+        ) as exc:
             raise MalformedFile(f"{path} is not a readable ZIP: {exc}") from exc
         lines.append(f"OK: {len(names)} ISO/IEC 19794:2005 records")
         return lines

@@ -12,6 +12,7 @@ driver's placeholder (``?`` for sqlite3, ``%s`` for psycopg); no literal ``%`` a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sync.central.fleet import (
@@ -214,14 +215,20 @@ def status_from_row(row: tuple[Any, ...]) -> StationStatus:
     flags, state, rest = row[:n], str(row[n]), row[n + 1 :]
     cols = dict(zip(ROW_COLUMNS, rest, strict=True))
 
+    # Defensive: a row edited in the database, restored or written by an older version must not
+    # break the views; a value of the wrong type or out of range shows as "no data".
     def opt_f(v: Any) -> float | None:
-        return None if v is None else float(v)
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and abs(v) < 2**62:
+            return float(v)
+        return None
 
     def opt_i(v: Any) -> int | None:
-        return None if v is None else int(v)
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2**62:
+            v = int(v)
+        return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 else None
 
     def opt_s(v: Any) -> str | None:
-        return None if v is None else str(v)
+        return v[:256] if isinstance(v, str) else None
 
     return StationStatus(
         station_id=str(cols["station_id"]),
@@ -234,7 +241,7 @@ def status_from_row(row: tuple[Any, ...]) -> StationStatus:
         pending=opt_i(cols["pending"]),
         oldest_pending_age_s=opt_f(cols["oldest_now"]),
         cert_not_after=opt_f(cols["cert_not_after"]),
-        packets_stored=int(cols["packets_stored"] or 0),
+        packets_stored=opt_i(cols["packets_stored"]) or 0,
         version=opt_s(cols["version"]),
         disk_free_bytes=opt_i(cols["disk_free_bytes"]),
         scanner=opt_s(cols["scanner"]),

@@ -46,6 +46,7 @@ from sync.central.storage import (
     TooManyUploads,
     UploadLimits,
     audit_alerts,
+    stored_heartbeat,
 )
 from sync.common.wire import Heartbeat
 
@@ -456,9 +457,7 @@ class PgStorage(PgFleet):
                 " FROM stations s ORDER BY s.station_id"
             ).fetchall()
         return [
-            StationRow(
-                str(sid), None if seen is None else float(seen), json.loads(hb) if hb else None, int(n)
-            )
+            StationRow(str(sid), None if seen is None else float(seen), stored_heartbeat(hb), int(n))
             for sid, seen, hb, n in rows
         ]
 

@@ -25,20 +25,26 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import serialization
 
-from packetformat.packet import PacketError, verify
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, open_backend
 from sync.central.fleet import Thresholds
 from sync.central.home import CentralHome
+from sync.central.listener import (
+    ENROLL_BACKLOG,
+    GuardedListener,
+    ListenerLimits,
+    RateLimiter,
+    descriptor_budget,
+)
 from sync.central.metrics import Metrics
 from sync.central.ops import fleet_view
 from sync.central.registry import retired_message
@@ -50,6 +56,7 @@ from sync.central.storage import (
     StoredPacket,
     TooManyUploads,
 )
+from sync.central.verifier import VerifierPool, VerifyRefused
 from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
 from sync.common.wire import (
     DEFAULT_INGEST_PORT,
@@ -59,6 +66,8 @@ from sync.common.wire import (
     E_BAD_PACKET_ID,
     E_BAD_REQUEST,
     E_BAD_TOKEN,
+    E_BODY_TIMEOUT,
+    E_BUSY,
     E_CHECKSUM_MISMATCH,
     E_CONFLICT,
     E_FORBIDDEN,
@@ -66,6 +75,8 @@ from sync.common.wire import (
     E_INVALID_PACKET,
     E_NOT_READY,
     E_OFFSET_MISMATCH,
+    E_PACKET_TOO_COSTLY,
+    E_RATE_LIMITED,
     E_STORAGE_FULL,
     E_TOO_LARGE,
     E_TOO_MANY_UPLOADS,
@@ -88,9 +99,15 @@ MAINTENANCE_S = 5.0  # shared-revocation poll, partial-upload expiry, partitions
 
 
 def _base_context(home: CentralHome) -> ssl.SSLContext:
+    """TLS 1.3 only, and no session resumption: no tickets (TLS 1.3 resumes only through tickets,
+    ``num_tickets = 0`` sends none; ``OP_NO_TICKET`` also turns off the stateless kind), so every
+    connection does a full handshake and its client certificate is checked against the CRL and
+    its validity then, never carried over from an earlier session."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+    ctx.options |= ssl.OP_NO_TICKET
+    ctx.num_tickets = 0
     ctx.load_cert_chain(home.server_cert, home.server_key)
     return ctx
 
@@ -170,8 +187,14 @@ class Central:
         *,
         backend: Backend | None = None,
         max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES,
+        verifier: VerifierPool | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.home = home
+        self.limits = limits or ServerLimits()
+        self.verifier = verifier or VerifierPool()
+        self._verifying: dict[str, asyncio.Lock] = {}
+        self.enroll_rate = RateLimiter(self.limits.enroll_rate, self.limits.enroll_burst)
         self.backend = backend or open_backend(home)
         self.authority = Authority(home, tokens=self.backend.tokens, registry=self.backend.registry)
         self.storage: Storage = self.backend.storage
@@ -224,17 +247,33 @@ class Central:
     async def _json(self, request: web.Request) -> dict[str, Any] | None:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
-        raw = await _read_bounded(request, MAX_JSON_BYTES)
+        raw = await _read_bounded(request, MAX_JSON_BYTES, self.limits.body_timeout_s)
         if raw is None:
             return None
-        try:
+        try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
     # -- enrollment listener -------------------------------------------------------------------
     async def enroll(self, request: web.Request) -> web.Response:
+        """One request per connection; the per-address rate is checked before the body is read."""
+        address = request.remote or "?"
+        wait = self.enroll_rate.retry_after(address)
+        if wait is not None:
+            log.warning("enroll.rate_limited")
+            response = self._reject(
+                429, E_RATE_LIMITED, f"too many enrollment attempts from this address: retry in {wait:.0f} s"
+            )
+            response.headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+            response.force_close()
+            return response
+        response = await self._enroll(request)
+        response.force_close()
+        return response
+
+    async def _enroll(self, request: web.Request) -> web.Response:
         body = await self._json(request)
         if body is None or not all(isinstance(body.get(k), str) for k in ("token", "station_id", "csr_pem")):
             return self._reject(400, E_BAD_REQUEST, "expected JSON {token, station_id, csr_pem}")
@@ -326,10 +365,10 @@ class Central:
         room = size - offset
         if room <= 0 or (request.content_length is not None and request.content_length > room):
             return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
-        data = await _read_bounded(request, room)
+        data = await _read_bounded(request, room, self.limits.body_timeout_s)
         if data is None:
             return self._reject(413, E_TOO_LARGE, "the chunk runs past the declared packet size")
-        if hashlib.sha256(data).hexdigest() != digest:
+        if await asyncio.to_thread(_sha256_hex, data) != digest:
             return self._reject(
                 400, E_CHECKSUM_MISMATCH, "the chunk does not match its SHA-256: send it again"
             )
@@ -372,11 +411,14 @@ class Central:
             return self._reject(
                 400, E_INCOMPLETE, f"only {len(envelope)} of {size} bytes received", offset=len(envelope)
             )
-        problem = self._check_envelope(envelope, peer, pid, sha, size)
+        problem = await self._check_envelope(envelope, peer, pid, sha, size)
+        if isinstance(problem, web.Response):
+            return problem
         if problem is not None:
             await asyncio.to_thread(self.storage.discard_partial, station_id, pid)
             log.warning("packet.rejected station=%s reason=%s", station_id, problem[0])
-            return self._reject(422, E_INVALID_PACKET, problem[1])
+            code = E_PACKET_TOO_COSTLY if problem[0] == "too_costly" else E_INVALID_PACKET
+            return self._reject(422, code, problem[1])
         received = utc_now_iso()
         receipt = sign_receipt(
             Receipt(pid, station_id, sha, size, received, self.central_id), self.receipt_key
@@ -423,23 +465,38 @@ class Central:
         log.error("packet.conflict station=%s packet=%s", station_id, pid)
         return self._reject(409, E_CONFLICT, "a different packet with this id is already stored")
 
-    def _check_envelope(
+    async def _check_envelope(
         self, envelope: bytes, peer: Peer, pid: str, sha: str, size: int
-    ) -> tuple[str, str] | None:
-        if len(envelope) != size:
-            return ("size", f"received {len(envelope)} bytes, the packet has {size}")
-        if hashlib.sha256(envelope).hexdigest() != sha:
-            return ("hash", "the received bytes do not match the packet's SHA-256")
-        key = peer.cert.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            return ("key", "the station certificate key is not EC")
+    ) -> tuple[str, str] | web.Response | None:
+        """Size, hash, strict parse and signature, in a verifier worker (never on this loop).
+
+        One check at a time per station: a station cannot occupy every worker with its own packets.
+        """
+        assert peer.station_id is not None
+        der = peer.cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        lock = self._verifying.setdefault(peer.station_id, asyncio.Lock())
         try:
-            env = verify(envelope, key, max_size=self.max_packet_bytes)
-        except PacketError as exc:
-            return ("signature", f"the packet is invalid or not signed by this station: {exc}")
-        if env.header.station_id != peer.station_id:
+            async with lock:
+                verified = await self.verifier.verify(
+                    envelope, der, sha256=sha, size=size, max_size=self.max_packet_bytes
+                )
+        except VerifyRefused as exc:
+            if exc.code == "invalid":
+                return ("signature", str(exc))
+            if exc.code == "busy":
+                response = self._reject(503, E_BUSY, str(exc))
+                response.headers["Retry-After"] = "30"
+                return response
+            log.warning("packet.too_costly station=%s", peer.station_id)
+            return ("too_costly", f"the packet was refused: {exc}")
+        finally:
+            if not lock.locked() and self._verifying.get(peer.station_id) is lock:
+                del self._verifying[peer.station_id]
+        if verified.station_id != peer.station_id:
             return ("station_id", "the packet names another station than the certificate")
-        if env.header.packet_id != pid:
+        if verified.packet_id != pid:
             return ("packet_id", "the packet id inside the packet differs from the URL")
         return None
 
@@ -593,6 +650,7 @@ class Central:
         app = web.Application(
             client_max_size=self.max_packet_bytes + 1024, middlewares=[_errors_as_json, self._timed]
         )
+        app.on_response_prepare.append(_plain_server_header)
         app.router.add_post("/v1/renew", self.renew)
         app.router.add_post("/v1/heartbeat", self.heartbeat)
         app.router.add_get("/v1/ready", self.ready)
@@ -608,6 +666,7 @@ class Central:
 
     def enroll_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors_as_json])
+        app.on_response_prepare.append(_plain_server_header)
         app.router.add_post("/v1/enroll", self.enroll)
         return app
 
@@ -626,25 +685,50 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _READ_BLOCK = 64 * 1024
 
 
-async def _read_bounded(request: web.Request, limit: int) -> bytes | None:
+class BodyTimeout(Exception):
+    """The client did not send its whole request body within the body read timeout."""
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def _read_bounded(request: web.Request, limit: int, timeout_s: float) -> bytes | None:
     """The whole request body, or None as soon as it exceeds ``limit`` bytes.
 
-    ``StreamReader.read(n)`` returns what has arrived, not ``n`` bytes: read until end of body.
+    ``StreamReader.read(n)`` returns what has arrived, not ``n`` bytes: read until end of body. The
+    whole body must arrive within ``timeout_s`` (:class:`BodyTimeout`, answered 408).
     """
     buf = bytearray()
-    while True:
-        part = await request.content.read(min(_READ_BLOCK, limit + 1 - len(buf)))
-        if not part:
-            return bytes(buf)
-        buf += part
-        if len(buf) > limit:
-            return None
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                part = await request.content.read(min(_READ_BLOCK, limit + 1 - len(buf)))
+                if not part:
+                    return bytes(buf)
+                buf += part
+                if len(buf) > limit:
+                    return None
+    except TimeoutError:
+        raise BodyTimeout() from None
+
+
+async def _plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """No software or version in ``Server`` (aiohttp would name itself and Python)."""
+    response.headers["Server"] = "central"
 
 
 @web.middleware
 async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
+    except BodyTimeout:
+        log.warning("request.body_timeout path=%s", request.path)
+        response = web.json_response(
+            error_body(E_BODY_TIMEOUT, "the request body did not arrive in time: send it again"), status=408
+        )
+        response.force_close()
+        return response
     except StorageFull:
         log.error("storage.full path=%s", request.path)
         return web.json_response(
@@ -659,11 +743,49 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """Timeouts, caps and budgets of both listeners (defaults suit a station fleet on slow links).
+
+    ``header_timeout_s`` is aiohttp's ``keepalive_timeout``: it is armed when a connection starts
+    and again after each response, and closes a connection that has not finished its request
+    headers by then (an idle keep-alive connection too). Connection caps of 0 mean "from the
+    descriptor budget" (:func:`sync.central.listener.descriptor_budget`).
+    """
+
+    header_timeout_s: float = 15.0
+    enroll_header_timeout_s: float = 10.0
+    body_timeout_s: float = 120.0
+    handshake_timeout_s: float = 15.0
+    ingest_max_connections: int = 0
+    enroll_max_connections: int = 0
+    enroll_max_per_address: int = 16
+    enroll_connect_rate: float = 5.0  # new TLS connections per second per address
+    enroll_connect_burst: float = 20.0
+    enroll_rate: float = 0.5  # enrollment requests per second per address ...
+    enroll_burst: float = 10.0  # ... after a burst of this many
+    verify_workers: int = 2
+    verify_time_budget_s: float = 10.0
+    verify_memory_budget: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class ServeOptions:
     host: str = "127.0.0.1"
     port: int = DEFAULT_INGEST_PORT
     enroll_port: int | None = None
     max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES
+    limits: ServerLimits = field(default_factory=ServerLimits)
+
+
+def _http_limits(keepalive_timeout: float) -> dict[str, Any]:
+    """aiohttp request-handler settings: header timeout, and small request lines and headers."""
+    return {
+        "keepalive_timeout": keepalive_timeout,
+        "max_line_size": 4096,
+        "max_field_size": 8190,
+        "max_headers": 64,
+        "lingering_time": 2.0,
+    }
 
 
 async def serve(
@@ -679,56 +801,88 @@ async def serve(
     ``sockets`` are (ingest, enrollment) listening sockets bound by a parent process
     (``--workers N``): each worker process serves on the same sockets.
     """
-    central = Central(home, max_packet_bytes=options.max_packet_bytes)
+    limits = options.limits
+    ingest_cap, enroll_cap = descriptor_budget()
+    verifier = VerifierPool(
+        workers=limits.verify_workers,
+        time_budget_s=limits.verify_time_budget_s,
+        memory_budget=limits.verify_memory_budget,
+    )
+    central = Central(home, max_packet_bytes=options.max_packet_bytes, verifier=verifier, limits=limits)
     if central.backend.dialect == "postgresql":  # another node may have revoked while this was down
         central.authority.publish_crl()
     else:
         central.authority.refresh_crl_if_due()
     central.crl.check()
-    ingest_runner = web.AppRunner(central.ingest_app(), access_log=None, handle_signals=False)
-    enroll_runner = web.AppRunner(central.enroll_app(), access_log=None, handle_signals=False)
+    ingest_runner = web.AppRunner(
+        central.ingest_app(), access_log=None, handle_signals=False, **_http_limits(limits.header_timeout_s)
+    )
+    enroll_runner = web.AppRunner(
+        central.enroll_app(),
+        access_log=None,
+        handle_signals=False,
+        **_http_limits(limits.enroll_header_timeout_s),
+    )
     await ingest_runner.setup()
     await enroll_runner.setup()
+    assert ingest_runner.server is not None and enroll_runner.server is not None
+    ingest = GuardedListener(
+        "ingest",
+        ingest_runner.server,
+        central.crl.listener,
+        ListenerLimits(
+            max_connections=limits.ingest_max_connections or ingest_cap,
+            handshake_timeout_s=limits.handshake_timeout_s,
+        ),
+    )
+    enroll = GuardedListener(
+        "enrollment",
+        enroll_runner.server,
+        enroll_context(home),
+        ListenerLimits(
+            max_connections=limits.enroll_max_connections or enroll_cap,
+            backlog=ENROLL_BACKLOG,
+            handshake_timeout_s=limits.handshake_timeout_s,
+            max_per_address=limits.enroll_max_per_address,
+            connect_rate=limits.enroll_connect_rate,
+            connect_burst=limits.enroll_connect_burst,
+        ),
+    )
     tasks: list[asyncio.Task[None]] = []
     try:
         if sockets is not None:
-            await web.SockSite(ingest_runner, sockets[0], ssl_context=central.crl.listener).start()
-            await web.SockSite(enroll_runner, sockets[1], ssl_context=enroll_context(home)).start()
-            port, eport = int(sockets[0].getsockname()[1]), int(sockets[1].getsockname()[1])
+            port = await ingest.start(options.host, 0, sock=sockets[0])
+            eport = await enroll.start(options.host, 0, sock=sockets[1])
         else:
-            ingest_site = web.TCPSite(
-                ingest_runner, options.host, options.port, ssl_context=central.crl.listener
-            )
-            await ingest_site.start()
-            port = _bound_port(ingest_runner, options.port)
+            port = await ingest.start(options.host, options.port)
             if options.enroll_port is not None:
                 eport = options.enroll_port
             else:  # an ephemeral ingest port gets an ephemeral enrollment port (port + 1 may be taken)
                 eport = enroll_port(port) if options.port else 0
-            enroll_site = web.TCPSite(enroll_runner, options.host, eport, ssl_context=enroll_context(home))
-            await enroll_site.start()
-            eport = _bound_port(enroll_runner, eport)
+            eport = await enroll.start(options.host, eport)
+        log.info(
+            "listeners ingest=%d enrollment=%d max_connections=%d/%d",
+            port,
+            eport,
+            ingest.limits.max_connections,
+            enroll.limits.max_connections,
+        )
         tasks.append(asyncio.create_task(central.crl_refresher()))
         tasks.append(asyncio.create_task(central.maintenance()))
+        await asyncio.to_thread(verifier.warm)
         if ready is not None:
             ready(options.host, port, eport)
         await (stop.wait() if stop is not None else asyncio.Event().wait())
     finally:
         for task in tasks:
             task.cancel()
+        await ingest.close()
+        await enroll.close()
         await ingest_runner.cleanup()
         await enroll_runner.cleanup()
+        await asyncio.to_thread(verifier.close)
         central.backend.close()
         central.authority.close()
-
-
-def _bound_port(runner: web.AppRunner, requested: int) -> int:
-    if requested:
-        return requested
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            return int(addr[1])
-    return requested
 
 
 def url_host(host: str) -> str:

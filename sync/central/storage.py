@@ -169,6 +169,18 @@ class Storage(Protocol):
     def station_alert_log(self, station_id: str, limit: int) -> list[tuple[str, str, float]]: ...
 
 
+def stored_heartbeat(text: Any) -> dict[str, Any] | None:
+    """A station row's heartbeat column as a dict, or None when it is empty or not a JSON object
+    (the views must survive any stored value; ``ops`` re-checks the fields themselves)."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
@@ -523,9 +535,7 @@ class SqliteStorage(SqliteFleet):
         out = []
         for sid, seen, hb, n in rows:
             out.append(
-                StationRow(
-                    str(sid), None if seen is None else float(seen), json.loads(hb) if hb else None, int(n)
-                )
+                StationRow(str(sid), None if seen is None else float(seen), stored_heartbeat(hb), int(n))
             )
         return out
 

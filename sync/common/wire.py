@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -53,11 +54,27 @@ E_INVALID_PACKET = "invalid_packet"
 E_INCOMPLETE = "incomplete"
 E_FORBIDDEN = "forbidden"
 E_BAD_HEARTBEAT = "bad_heartbeat"
+E_PACKET_TOO_COSTLY = "packet_too_costly"  # checking it blew the time or memory budget (422)
+E_BUSY = "busy"  # every packet checker busy (503, Retry-After)
+E_RATE_LIMITED = "rate_limited"  # too many attempts from one address (429, Retry-After)
+E_BODY_TIMEOUT = "body_timeout"  # the request body did not arrive in time (408)
 E_TOO_MANY_UPLOADS = "too_many_uploads"  # 429: the station's cap of unfinished uploads is reached
 E_STORAGE_FULL = "storage_full"  # 507: central is out of space; retry later
 E_NOT_READY = "not_ready"  # 503 from /v1/ready: database unreachable or schema not current
 
 PACKET_STATES = ("sealed", "uploading", "acked", "purged")
+
+# Heartbeat field limits (a value outside them is refused with 400 bad_heartbeat).
+MAX_COUNT = 2**31 - 1
+MAX_BYTES = 2**63 - 1
+MAX_SEQ = 2**63 - 1
+MAX_AGE_S = 100 * 365 * 86400.0
+MAX_DEVICES = 16
+MAX_DEVICE_TEXT = 32
+MAX_VERSION_TEXT = 64
+MAX_TIME_TEXT = 40
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{5,18}(Z|[+-][0-9]{2}:?[0-9]{2})?")
+_HEX_RE = re.compile(r"[0-9a-fA-F]+")
 
 
 def packet_path(packet_id: str) -> str:
@@ -164,7 +181,11 @@ class Heartbeat:
 
     @classmethod
     def from_json(cls, data: Any) -> Heartbeat:
-        """Strict parse; ``ValueError`` naming the first bad field."""
+        """Strict parse; ``ValueError`` naming the first bad field.
+
+        Every field has its type, range and length (:data:`HEARTBEAT_LIMITS`); nothing is clipped
+        or coerced silently: a value out of range is refused, so what is stored is always sane.
+        """
         if not isinstance(data, dict):
             raise ValueError("heartbeat must be an object")
 
@@ -176,26 +197,54 @@ class Heartbeat:
                 raise ValueError(f"heartbeat field {name} missing or of the wrong type")
             return value
 
+        def integer(name: str, value: Any, maximum: int) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
+                raise ValueError(f"heartbeat field {name} is not an integer from 0 to {maximum}")
+            return value
+
+        def text(name: str, value: Any, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
+            if not isinstance(value, str) or len(value) > max_len or not value.isprintable():
+                raise ValueError(
+                    f"heartbeat field {name} is not printable text of at most {max_len} characters"
+                )
+            if pattern is not None and value and not pattern.fullmatch(value):
+                raise ValueError(f"heartbeat field {name} is not in the expected form")
+            return value
+
+        station_id = get("station_id", (str,))
+        if not valid_station_id(station_id):
+            raise ValueError("heartbeat field station_id is not a valid station id")
         counts = get("counts", (dict,))
-        clean_counts: dict[str, int] = {}
-        for state in PACKET_STATES:
-            n = counts.get(state, 0)
-            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                raise ValueError(f"heartbeat count {state} is not a non-negative integer")
-            clean_counts[state] = n
+        if len(counts) > len(PACKET_STATES) or not set(counts) <= set(PACKET_STATES):
+            raise ValueError(f"heartbeat counts may only name {', '.join(PACKET_STATES)}")
+        clean_counts = {
+            state: integer(f"counts.{state}", counts.get(state, 0), MAX_COUNT) for state in PACKET_STATES
+        }
         devices = get("devices", (dict,), optional=True) or {}
-        clean_devices = {str(k)[:32]: str(v)[:32] for k, v in list(devices.items())[:16]}
+        if len(devices) > MAX_DEVICES:
+            raise ValueError(f"heartbeat lists more than {MAX_DEVICES} devices")
+        clean_devices = {
+            text("devices key", k, MAX_DEVICE_TEXT): text("devices value", v, MAX_DEVICE_TEXT)
+            for k, v in devices.items()
+        }
         age = get("oldest_pending_age_s", (int, float), optional=True)
+        if age is not None and not (math.isfinite(age) and 0 <= age <= MAX_AGE_S):
+            raise ValueError(f"heartbeat field oldest_pending_age_s is not from 0 to {MAX_AGE_S:g} seconds")
+        last_sync = get("last_sync_at", (str,), optional=True)
         return cls(
-            station_id=get("station_id", (str,)),
-            sent_at=get("sent_at", (str,)),
+            station_id=station_id,
+            sent_at=text("sent_at", get("sent_at", (str,)), MAX_TIME_TEXT, _TIME_RE),
             counts=clean_counts,
             oldest_pending_age_s=None if age is None else float(age),
-            last_sync_at=get("last_sync_at", (str,), optional=True),
-            disk_free_bytes=get("disk_free_bytes", (int,)),
+            last_sync_at=None
+            if last_sync is None
+            else text("last_sync_at", last_sync, MAX_TIME_TEXT, _TIME_RE),
+            disk_free_bytes=integer("disk_free_bytes", get("disk_free_bytes", (int,)), MAX_BYTES),
             devices=clean_devices,
-            version=str(get("version", (str,), optional=True) or "")[:64],
-            cert_not_after=str(get("cert_not_after", (str,), optional=True) or ""),
-            audit_head=str(get("audit_head", (str,), optional=True) or "")[:128],
-            audit_seq=int(get("audit_seq", (int,), optional=True) or 0),
+            version=text("version", get("version", (str,), optional=True) or "", MAX_VERSION_TEXT),
+            cert_not_after=text(
+                "cert_not_after", get("cert_not_after", (str,), optional=True) or "", MAX_TIME_TEXT, _TIME_RE
+            ),
+            audit_head=text("audit_head", get("audit_head", (str,), optional=True) or "", 128, _HEX_RE),
+            audit_seq=integer("audit_seq", get("audit_seq", (int,), optional=True) or 0, MAX_SEQ),
         )

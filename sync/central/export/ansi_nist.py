@@ -28,11 +28,12 @@ NATIVE_RESOLUTION = "19.69"  # pixels per millimetre: 500 ppi (1.011 NSR, 1.012 
 DOMAIN = ("ENROLLMENT-STATION", "1")  # 1.013 DOM: whose Type-2 field map applies, and its version
 UTF8_CSI = "3"
 IMPRESSION_LIVE_PLAIN = "0"  # Table 7: live-scan plain
-SAP_ISO_TOKEN = "13"  # Table 19: ISO/IEC 19794-5 token facial image
+SAP_ISO_TOKEN = "13"  # field 10.013 SAP code: ISO/IEC 19794-5 token facial image
 SAP_UNKNOWN = "0"
 MPEG4_FEATURE_POINTS = "1"  # 10.029 FFP feature point type: ISO/IEC 14496-2 (MPEG-4)
 _TOT = re.compile(r"[A-Z0-9]{1,16}")
 _ASCII_TEXT = re.compile(r"[\x20-\x7e]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Value = str | Sequence[Sequence[str]]  # one item, or subfields of information items
 
@@ -68,7 +69,7 @@ def _check_text(text: str, *, ascii_only: bool, what: str) -> bytes:
     if ascii_only:
         if not _ASCII_TEXT.fullmatch(text):
             raise ExportError(f"{what} must be printable 7-bit ASCII", code="export.field")
-    elif any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    elif _CONTROL.search(text):
         raise ExportError(f"{what} holds a control character", code="export.field")
     return text.encode("utf-8")
 
@@ -85,14 +86,27 @@ def encode_value(value: Value, *, ascii_only: bool, what: str) -> bytes:
 def encode_record(record_type: int, fields: Iterable[tuple[int, Value]], image: bytes | None = None) -> bytes:
     """One tagged record with its x.001 length computed; ``image`` becomes field x.999."""
     ascii_only = record_type == 1
-    parts = [
-        f"{record_type}.{number:03d}:".encode()
-        + encode_value(value, ascii_only=ascii_only, what=f"field {record_type}.{number:03d}")
-        for number, value in sorted(fields, key=lambda f: f[0])
-    ]
-    if image is not None:
-        parts.append(f"{record_type}.999:".encode() + image)
-    rest = GS.join(parts) + FS
+    fields = list(fields)
+    texts: list[str] = []
+    items: list[str] = []
+    for number, value in sorted(fields):
+        if isinstance(value, str):
+            items.append(value)
+            text = value
+        else:
+            subfields = ["\x1f".join(sub) for sub in value]
+            items.extend(item for sub in value for item in sub)
+            text = "\x1e".join(subfields)
+        texts.append(f"{record_type}.{number:03d}:{text}")
+    # One check per record (the items joined without separators), then each item's rule by name.
+    joined = "".join(items)
+    bad = not _ASCII_TEXT.fullmatch(joined) if ascii_only else bool(_CONTROL.search(joined))
+    if bad or not all(items):
+        for number, value in fields:  # find the field to name in the error
+            encode_value(value, ascii_only=ascii_only, what=f"field {record_type}.{number:03d}")
+    body = "\x1d".join(texts).encode("utf-8")
+    tail = (GS, f"{record_type}.999:".encode(), image, FS) if image is not None else (FS,)
+    rest = b"".join((body, *tail))
     head = f"{record_type}.001:"
     length = len(head) + 1 + len(rest)
     for _ in range(4):  # the length's own digits count: settle in two or three rounds
@@ -103,7 +117,7 @@ def encode_record(record_type: int, fields: Iterable[tuple[int, Value]], image: 
         length += 1
     else:  # pragma: no cover - four rounds always settle
         raise ExportError("record length did not settle")
-    out = head.encode() + str(length).encode() + GS + rest
+    out = b"".join((head.encode(), str(length).encode(), GS, rest))
     assert len(out) == length
     return out
 

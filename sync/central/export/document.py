@@ -4,7 +4,7 @@ Image sizes come from the image headers (the WSQ frame header, the JPEG start-of
 decoding, so writing a transaction costs little next to decrypting the packet. Anything missing or
 out of shape raises :class:`ExportError` (``export.document``) naming the field.
 
-Finger exceptions map to ANSI/NIST-ITL 1-2011 amputation codes (Table 33, field 14.018 AMP): a
+Finger exceptions map to ANSI/NIST-ITL 1-2011 amputation codes (field 14.018 AMP, AMPCD): a
 finger that is not there (amputated, missing from birth) is ``XX``; one that is there but cannot
 be printed (injured or bandaged, worn, other) is ``UP``.
 """
@@ -59,7 +59,7 @@ class Quality:
 
 @dataclass(frozen=True)
 class FingerImage:
-    position: int  # 1 right thumb ... 10 left little (ANSI/NIST-ITL Table 8, ISO/IEC 19794-4 Table 2)
+    position: int  # 1 right thumb ... 10 left little (ANSI/NIST-ITL Table 8, ISO/IEC 19794-4 alike)
     wsq: bytes
     width: int
     height: int

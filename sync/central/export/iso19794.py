@@ -26,10 +26,10 @@ from sync.central.export.errors import ExportError, MalformedFile, TruncatedFile
 
 FIR_MAGIC, FAC_MAGIC, VERSION = b"FIR\x00", b"FAC\x00", b"010\x00"
 COMPRESSION_WSQ = 2
-ACQUISITION_LEVEL = 30  # Table 1: 500 ppi, 256 grey levels
+ACQUISITION_LEVEL = 30  # image acquisition setting level 30: 500 ppi, 256 grey levels
 SCALE_PPI = 1
 IMPRESSION_LIVE_PLAIN = 0
-FACE_TOKEN, FACE_BASIC = 2, 0  # Table 8 face image type (1 would be full frontal)
+FACE_TOKEN, FACE_BASIC = 2, 0  # face image type: 0 basic, 1 full frontal, 2 token frontal
 IMAGE_JPEG = 0
 COLOUR_RGB24, COLOUR_GREY8 = 1, 3
 SOURCE_DIGITAL_CAMERA = 2

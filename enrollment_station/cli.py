@@ -1,0 +1,45 @@
+"""The ``station`` and ``central`` console commands, composed from the parts.
+
+``station`` is the core's command group (``station.cli``) plus the commands that live above the
+core: provisioning and the sync agent (``sync.agent.cli``) and the kiosk (``kiosk_ui.cli``). Every
+entry is a lazy ``module:attribute`` reference, imported only when its command runs, so
+``station --help`` and the kiosk's cold start do not pay for aiohttp, OpenCV or Qt.
+``central`` is ``sync.central.cli``'s group. Both print the program's own errors as
+``error [code]: message`` and exit 1 (:mod:`enrollment_station.entry`).
+"""
+
+from __future__ import annotations
+
+import click
+
+from enrollment_station.entry import run
+from station.cli import COMMANDS as CORE_COMMANDS
+from station.cli import station_group
+from station.errors import StationError
+
+ABOVE_CORE: dict[str, tuple[str, str]] = {
+    # sync agent and provisioning (sync/agent/cli.py)
+    "provision": ("sync.agent.cli:provision_cmd", "Enroll this station with the central office."),
+    "sync": ("sync.agent.cli:sync_group", "Upload sealed packets to central (agent)."),
+    # kiosk (kiosk_ui/cli.py; imports Qt only when run)
+    "kiosk": ("kiosk_ui.cli:kiosk_cmd", "Start the fullscreen enrollment kiosk."),
+}
+
+station_cli: click.Group = station_group({**CORE_COMMANDS, **ABOVE_CORE})
+
+
+def _describe_station(exc: BaseException) -> str:
+    assert isinstance(exc, StationError)
+    return f"error [{exc.code}]: {exc.message}"
+
+
+def station_main() -> None:
+    """The ``station`` console command."""
+    run(station_cli, (StationError,), _describe_station)
+
+
+def central_main() -> None:
+    """The ``central`` console command."""
+    from sync.central.cli import cli, describe_error, handled_errors
+
+    run(cli, handled_errors(), describe_error)
