@@ -24,7 +24,9 @@ What it does, all on 127.0.0.1 with ephemeral ports and a fresh temporary direct
    20 Mbit/s each way and 40 ms round trip, ``--link-mbps`` / ``--link-rtt-ms``; 0 Mbit/s skips it):
    on loopback latency and bandwidth are almost free, so per-packet round trips and fsyncs are all
    there is to measure; a shaped link shows what they cost on a station's real uplink;
-6. runs ``bench/central_ingest.py`` (50 concurrent simulated stations) and prints its results.
+6. runs ``bench/central_ingest.py`` (50 concurrent simulated stations) and prints its results;
+7. runs ``bench/central_stages.py``: what one packet costs central's durable store and the station's
+   ack, stage by stage, in-process (the loopback gap; see docs/sync-protocol.md, "Loopback cost").
 
 The relay runs in its own process (this script with a hidden ``--relay-to``): sharing this
 process's GIL it would add up to a switch interval to every hop and tax the chattier agent.
@@ -327,6 +329,15 @@ def central_ingest(quick: bool) -> list[str]:
     return proc.stdout.strip().splitlines()
 
 
+def central_stages(quick: bool) -> list[str]:
+    """bench/central_stages.py in its own process: the loopback gap, stage by stage."""
+    cmd = [sys.executable, str(_BENCH / "central_stages.py"), "--packets", "10" if quick else "30"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    if proc.returncode != 0:
+        return [f"central stages bench failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"]
+    return proc.stdout.strip().splitlines()
+
+
 def line(name: str, run: Run) -> str:
     return (
         f"{name:<10} {run.seconds:7.2f} s  {run.goodput / 1e6:6.2f} MB/s  wire {run.wire_ratio:.4f}"
@@ -417,7 +428,8 @@ def main() -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
         tmp = Path(tmp_name)
-        with running_central(tmp / "central") as central:
+        # the plain PUT leaves every packet as an unfinished upload: lift the per-station cap on those
+        with running_central(tmp / "central", storage={"max_partials_per_station": 100_000}) as central:
             example = make_example(tmp)
             home = tmp / "station"
             station_cli(home, "init", "--demo", "--station-id", STATION_ID)
@@ -433,6 +445,9 @@ def main() -> None:
         print(f"-- central ingest, 50 concurrent stations (bench/central_ingest.py{flag}):")
         for text in central_ingest(args.quick):
             print(f"  {text}")
+    print("-- where the loopback gap goes (bench/central_stages.py):")
+    for text in central_stages(args.quick):
+        print(f"  {text}")
     print(f"total {time.perf_counter() - started:.1f} s")
     if link is not None:
         ratio = link.ratio

@@ -119,9 +119,19 @@ def provision(central: Central, home: Path, station_id: str) -> None:
 
 
 @contextmanager
-def running_central(home: Path) -> Iterator[Central]:
-    """``central init`` then ``central serve --port 0``; the real ports from its "listening on" lines."""
+def running_central(home: Path, storage: dict[str, int] | None = None) -> Iterator[Central]:
+    """``central init`` then ``central serve --port 0``; the real ports from its "listening on" lines.
+
+    ``storage``: extra ``[storage]`` settings written into central's configuration before it starts."""
     central_cli(home, "init")
+    if storage:
+        from sync.central.home import CentralHome
+
+        config = CentralHome(home).config_path
+        text = config.read_text(encoding="utf-8")
+        assert "[storage]" not in text, "merge into the existing [storage] table"
+        lines = "".join(f"{key} = {value}\n" for key, value in storage.items())
+        config.write_text(f"{text.rstrip()}\n\n[storage]\n{lines}", encoding="utf-8")
     fingerprint = central_cli(home, "ca", "fingerprint").stdout.strip().splitlines()[-1]
     env = {k: v for k, v in os.environ.items() if k != "CENTRAL_HOME"}
     proc = subprocess.Popen(

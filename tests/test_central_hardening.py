@@ -524,6 +524,16 @@ def test_server_header_names_no_software(
         e = http.post(f"{server.enroll_url}/v1/enroll", json={})
     for response in (r, e):
         assert response.headers["server"] == "central"
+    ctx = ssl.create_default_context(cafile=str(home.ca_cert))
+    eport = int(server.enroll_url.rsplit(":", 1)[1])
+    for garbage in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n"):
+        with (
+            socket.create_connection(("127.0.0.1", eport), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(garbage)
+            head = tls.recv(4096).split(b"\r\n\r\n")[0].decode()
+        assert head.startswith("HTTP/1.0 400") and "Server: central" in head, head
         assert (
             "aiohttp" not in str(response.headers).lower() and "python" not in str(response.headers).lower()
         )

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_response
+from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -94,6 +95,21 @@ from sync.pki.crl import load_crl
 from sync.pki.issue import ops_name_of, station_id_of
 
 log = logging.getLogger("central.server")
+# aiohttp answers malformed requests (bad request line, oversized headers) below the application,
+# where no response signal runs, with the default ``Server: Python/3.x aiohttp/3.y``; the default
+# is this module-level name (guarded by tests/test_central_hardening.py).
+web_response.__dict__["SERVER_SOFTWARE"] = "central"
+
+
+class _NoClientParseErrors(logging.Filter):
+    """aiohttp logs a traceback for every malformed request; from strangers that is a log flood."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, HttpProcessingError)
+
+
+logging.getLogger("aiohttp.server").addFilter(_NoClientParseErrors())
 CRL_REFRESH_CHECK_S = 3600.0
 MAINTENANCE_S = 5.0  # shared-revocation poll, partial-upload expiry, partitions ahead
 

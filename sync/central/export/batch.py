@@ -36,7 +36,7 @@ from sync.central.database import open_storage
 from sync.central.export import ansi_nist, iso19794
 from sync.central.export.document import read_view
 from sync.central.export.errors import ExportError
-from sync.central.home import CentralError, CentralHome, fsync_dir
+from sync.central.home import CentralError, CentralHome
 from sync.central.storage import Storage
 
 FORMATS = ("ansi-nist", "iso19794")
@@ -200,13 +200,15 @@ class Journal:
                 fh.flush()
                 os.fsync(fh.fileno())
 
-    def append(self, *entries: dict[str, Any]) -> None:
-        """Append entries in one write and fsync: they are on disk when this returns."""
+    def append(self, *entries: dict[str, Any], durable: bool = True) -> None:
+        """Append entries in one write, fsync'd unless ``durable`` is False (the settings line: the
+        first group's ``syncfs``, or its fsync of this file and directory, makes it durable)."""
         line = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line.encode())
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
 
@@ -309,8 +311,7 @@ def prepare(options: ExportOptions, central_id: str) -> tuple[Journal, dict[str,
             code="export.out_not_empty",
         )
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    journal.append({"settings": settings})
-    fsync_dir(out)
+    journal.append({"settings": settings}, durable=False)
     return journal, {}
 
 
