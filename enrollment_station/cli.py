@@ -1,11 +1,12 @@
-"""The ``station`` and ``central`` console commands, composed from the parts.
+"""The ``station`` console command, composed from the parts.
 
 ``station`` is the core's command group (``station.cli``) plus the commands that live above the
 core: provisioning and the sync agent (``sync.agent.cli``) and the kiosk (``kiosk_ui.cli``). Every
 entry is a lazy ``module:attribute`` reference, imported only when its command runs, so
 ``station --help`` and the kiosk's cold start do not pay for aiohttp, OpenCV or Qt.
-``central`` is ``sync.central.cli``'s group. Both print the program's own errors as
-``error [code]: message`` and exit 1 (:mod:`enrollment_station.entry`).
+It prints the program's own errors as ``error [code]: message`` and exits 1
+(:mod:`enrollment_station.entry`). The ``central`` command is :mod:`enrollment_station.central`,
+which imports nothing of the station, so the central package can ship without it.
 """
 
 from __future__ import annotations
@@ -36,10 +37,3 @@ def _describe_station(exc: BaseException) -> str:
 def station_main() -> None:
     """The ``station`` console command."""
     run(station_cli, (StationError,), _describe_station)
-
-
-def central_main() -> None:
-    """The ``central`` console command."""
-    from sync.central.cli import cli, describe_error, handled_errors
-
-    run(cli, handled_errors(), describe_error)

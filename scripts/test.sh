@@ -10,6 +10,8 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy --strict (station, drivers, sync)"
 .venv/bin/mypy
+echo "== pip-audit (appliance lock files; offline-tolerant)"
+.venv/bin/python scripts/audit_deps.py
 echo "== pytest"
 marks=(-m "not slow")
 [ "${SLOW:-0}" = "1" ] && marks=()

@@ -82,6 +82,9 @@ def test_each_alert_kind_from_heartbeats_and_events(storage: Storage) -> None:
     storage.register_station("uc-conflict", where("Kasur"), NOW - 3600)
     storage.record_heartbeat(beat("uc-conflict"), NOW)
     storage.add_alert("uc-conflict", "conflict", "packet uploaded again with other content", NOW)
+    storage.register_station("uc-reused", where("Kasur"), NOW - 3600)
+    storage.record_heartbeat(beat("uc-reused"), NOW)
+    storage.add_alert("uc-reused", "packet_id_reused", "packet id P is already held by station uc-ok", NOW)
     storage.register_station("uc-rewound", where("Kasur"), NOW - 3600)
     storage.record_heartbeat(beat("uc-rewound", seq=9), NOW)
     assert [a.kind for a in storage.record_heartbeat(beat("uc-rewound", seq=3), NOW)] == ["audit_rewound"]
@@ -99,6 +102,7 @@ def test_each_alert_kind_from_heartbeats_and_events(storage: Storage) -> None:
         "uc-silent": ["silent"],
         "uc-revoked": ["revoked"],
         "uc-conflict": ["conflict"],
+        "uc-reused": ["packet_id_reused"],
         "uc-rewound": ["audit_rewound"],
     }
     page = storage.station_page(TH, StationFilter(), NOW, 0, 100)
@@ -110,14 +114,14 @@ def test_each_alert_kind_from_heartbeats_and_events(storage: Storage) -> None:
     assert order[0] == "uc-revoked" and order[-1] == "uc-ok"
     assert order.index("uc-rewound") < order.index("uc-silent") < order.index("uc-disk")
     summary = storage.fleet_summary(TH, StationFilter(), NOW)
-    assert summary.stations == 13 and summary.by_state == {"ok": 1, "trouble": 12, "new": 0, "retired": 0}
+    assert summary.stations == 14 and summary.by_state == {"ok": 1, "trouble": 13, "new": 0, "retired": 0}
     assert summary.alerts["low_disk"] == 1 and summary.alerts["audit_broken"] == 0
     assert summary.oldest_pending_station == "uc-oldest"
     assert summary.oldest_pending_age_s == pytest.approx(TH.oldest_pending_s + 10)
     # a filter by alert kind, and stations in trouble only
     only = storage.station_page(TH, StationFilter(alert="camera_missing"), NOW, 0, 100)
     assert [s.station_id for s in only.stations] == ["uc-camera"] and only.total == 1
-    assert storage.station_page(TH, StationFilter(trouble_only=True), NOW, 0, 100).total == 12
+    assert storage.station_page(TH, StationFilter(trouble_only=True), NOW, 0, 100).total == 13
     # thresholds come from the config: a larger queue allowance clears the queue alert
     relaxed = Thresholds(queue_depth=10_000)
     assert storage.station_status(relaxed, "uc-queue", NOW).alerts == []  # type: ignore[union-attr]

@@ -139,6 +139,13 @@ def test_install_remove_purge_in_throwaway_root(deb: Path, tmp_path: Path) -> No
     assert verify == [], "\n".join(verify)
     assert [ln for ln in lines if ln.startswith("UDEV ")] == []
 
+    made = reports["initialised"]["paths"]
+    for path in ("/var/lib/station/queue.db", "/var/lib/station/keys/db.cred"):
+        assert made[path] == {"mode": "0o600", "owner": "station", "group": "station"}, path
+    assert made["/etc/station/station.toml"] == {"mode": "0o640", "owner": "root", "group": "station"}
+    services = [ln for ln in lines if ln.startswith("SERVICE ")]
+    assert services == ["SERVICE ok status --json", "SERVICE ok purge", "SERVICE ok audit verify"], services
+
     removed = reports["removed"]
     assert removed["paths"]["/opt/enrollment-station/bin/station"] is None
     assert removed["paths"]["/var/lib/station/queue.db"] is not None, "remove keeps data"
@@ -149,3 +156,24 @@ def test_install_remove_purge_in_throwaway_root(deb: Path, tmp_path: Path) -> No
     assert purged["paths"]["/var/lib/station"] is None, "purge crypto-erases the data"
     assert purged["paths"]["/etc/station"] is None
     assert purged["user"] is None
+
+
+def test_sbom_beside_and_inside_lists_the_locked_packages(deb: Path, tmp_path: Path) -> None:
+    """The CycloneDX SBOM names exactly what the lock pinned (and the project itself)."""
+    from tests.test_packaging_lock import _pins
+
+    beside = deb.with_suffix(".cdx.json")
+    assert beside.is_file()
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
+    inside = tmp_path / "usr" / "share" / "doc" / "enrollment-station" / "sbom.cdx.json"
+    assert inside.read_bytes() == beside.read_bytes()
+    sbom = json.loads(beside.read_text(encoding="utf-8"))
+    assert sbom["bomFormat"] == "CycloneDX"
+    listed = {c["name"].lower().replace("_", "-"): c["version"] for c in sbom["components"]}
+    pins = _pins(ROOT / "packaging" / "lock" / "station.txt")
+    assert {name: str(v) for name, (v, _) in pins.items()} == {
+        name: version for name, version in listed.items() if name != "enrollment-station"
+    }
+    # The Qt Widgets kiosk does not carry Qt's QML stack or developer tools.
+    listing = dpkg_deb("-c", str(deb))
+    assert "/PySide6/Qt/qml/" not in listing and "libQt6Quick" not in listing

@@ -147,3 +147,56 @@ def test_config_template_is_a_valid_station_config() -> None:
     assert cfg.key_backend == "systemd-creds"
     assert cfg.retention_days == 7
     assert cfg.extra == {}
+
+
+def test_pii_holding_services_dump_no_core_and_never_swap() -> None:
+    for unit in SERVICES:
+        s = unit_settings(unit)
+        assert s.get("LimitCORE") == ["0"], unit.name
+        assert s.get("MemorySwapMax") == ["0"], unit.name
+
+
+def test_the_kiosk_reads_only_the_input_devices_it_needs() -> None:
+    s = unit_settings(PACKAGING / "systemd" / "station-kiosk.service")
+    assert "input" not in s["SupplementaryGroups"][0].split()
+    rules = re.sub(r"\\\n\s*", "", (PACKAGING / "udev" / "70-enrollment-station.rules").read_text())
+    inputs = [ln for ln in rules.splitlines() if 'SUBSYSTEM=="input"' in ln]
+    assert {re.search(r"ENV\{(ID_INPUT_\w+)\}", ln).group(1) for ln in inputs} == {  # type: ignore[union-attr]
+        "ID_INPUT_TOUCHSCREEN",
+        "ID_INPUT_KEYBOARD",
+        "ID_INPUT_MOUSE",
+    }
+    assert all('GROUP="station"' in ln and 'MODE="0660"' in ln for ln in inputs)
+    postinst = (PACKAGING / "debian" / "postinst").read_text()
+    assert "for g in video render; do" in postinst and "deluser --quiet station input" in postinst
+
+
+@needs_systemd
+def test_the_agent_reaches_only_central(tmp_path: Path) -> None:
+    from sync.agent.netpolicy import central_addresses, dropin_text, write_sync_dropin
+
+    s = unit_settings(PACKAGING / "systemd" / "station-sync.service")
+    assert s["IPAddressDeny"] == ["any"] and "IPAddressAllow" not in s
+    addresses = central_addresses("https://127.0.0.1:8443", "https://[::1]:8444", "https://localhost:8443")
+    assert "127.0.0.1" in addresses and "::1" in addresses
+    dropin = write_sync_dropin(addresses, tmp_path)
+    assert dropin == tmp_path / "station-sync.service.d" / "central.conf"
+    assert dropin.read_text() == dropin_text(addresses)
+    assert "IPAddressAllow=127.0.0.1\n" in dropin.read_text()
+    # The unit with its drop-in still verifies; a broken address proves the drop-in is read.
+    shutil.copy(PACKAGING / "systemd" / "station-sync.service", tmp_path)
+
+    def verify() -> list[str]:
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(tmp_path / "station-sync.service")],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"SYSTEMD_UNIT_PATH": f"{tmp_path}:", "PATH": "/usr/bin:/bin"},
+        )
+        out = (proc.stdout + proc.stderr).splitlines()
+        return [ln for ln in out if ln.strip() and "is not executable" not in ln]
+
+    assert verify() == []
+    dropin.write_text(dropin.read_text() + "IPAddressAllow=not-an-address\n")
+    assert any("central.conf" in ln and "Address prefix is invalid" in ln for ln in verify())

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from station.home import StationConfig, StationHome
+from station.home import DEFAULT_HOME, StationConfig, StationHome
 from station.keys import IDENTITY_KEY, KeyStore
 from sync.agent.client import SyncError, http_client, tls_context
 from sync.common import wire
@@ -354,6 +354,10 @@ def provision(
     from station.ownership import settle
 
     settle(home)  # run as root: queue, keys, pki and station.toml readable by the station's services
+    if home.root == DEFAULT_HOME and os.geteuid() == 0:  # the appliance: the agent reaches central only
+        from sync.agent.netpolicy import central_addresses, write_sync_dropin
+
+        write_sync_dropin(central_addresses(central_url, target))
     return Provisioned(
         station_id=sid,
         central_url=central_url,

@@ -1,5 +1,5 @@
 """``python -m sync.central`` runs the ``central`` console command (an entry point, like the script)."""
 
-from enrollment_station.cli import central_main
+from enrollment_station.central import main
 
-central_main()
+main()

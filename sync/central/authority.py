@@ -256,13 +256,19 @@ class Authority:
         """Republish this node's CRL when the shared registry has revocations it lacks; True if so.
 
         With several nodes on one database, ``central revoke`` on any machine reaches every node
-        through this (the server polls it every few seconds).
+        through this (the server polls it every few seconds). A CRL that already lists exactly the
+        registry's revocations is left alone: workers sharing one home must not republish it in a
+        burst (each new CRL's lastUpdate moves a second ahead, and a CRL from the future makes
+        OpenSSL refuse every client until that second comes).
         """
         stamp = self.registry.revocation_stamp()
-        if self._published_stamp is None:
-            self._published_stamp = stamp  # the CRL on disk was built from this at start-up
-            return False
         if stamp == self._published_stamp:
+            return False
+        self._published_stamp = stamp
+        current = load_crl(self.home.crl)
+        wanted = {serial for serial, _ in self.registry.revoked(now=time.time())}
+        listed = None if current is None else {r.serial_number for r in current}
+        if current is not None and not needs_refresh(current) and listed == wanted:
             return False
         self.publish_crl()
         return True

@@ -7,6 +7,7 @@ station still raises: none) live in one place. The thresholds come from ``[alert
 and page 10,000 stations without loading them.
 
 Alert kinds, most serious first: ``revoked``, ``audit_broken``, ``audit_rewound``, ``conflict``,
+``packet_id_reused`` (this station uploaded under a packet id another station already holds),
 ``silent`` (no contact for longer than ``silent_after``; a registered station that never called
 counts from its registration), ``cert_expired``, ``cert_expiring``, ``clock_skew``, ``low_disk``,
 ``scanner_missing``, ``camera_missing``, ``queue_depth``, ``oldest_pending``.
@@ -30,6 +31,7 @@ ALERT_KINDS: tuple[str, ...] = (
     "audit_broken",
     "audit_rewound",
     "conflict",
+    "packet_id_reused",
     "silent",
     "cert_expired",
     "cert_expiring",
@@ -40,7 +42,7 @@ ALERT_KINDS: tuple[str, ...] = (
     "queue_depth",
     "oldest_pending",
 )
-STORED_ALERT_KINDS: tuple[str, ...] = ("audit_broken", "audit_rewound", "conflict")
+STORED_ALERT_KINDS: tuple[str, ...] = ("audit_broken", "audit_rewound", "conflict", "packet_id_reused")
 STATES: tuple[str, ...] = ("ok", "trouble", "new", "retired")
 UNASSIGNED = "(unassigned)"  # the district shown for a station seen or certified but never registered
 

@@ -18,6 +18,7 @@ from typing import Any
 from sync.central.fleet import (
     ALERT_KINDS,
     STATES,
+    STORED_ALERT_KINDS,
     DistrictRow,
     FleetSummary,
     StationFilter,
@@ -65,14 +66,15 @@ def conditions(th: Thresholds, now: float) -> list[tuple[str, str]]:
     """(kind, SQL condition over ``stations s``) in :data:`ALERT_KINDS` order; retired raise none."""
     n = _num(now)
 
-    def stored(kind: str) -> str:
-        return f"EXISTS (SELECT 1 FROM alerts a WHERE a.station_id = s.station_id AND a.kind = '{kind}')"
+    def stored(kind: str) -> str:  # read off the one aggregate of the alerts table (see flagged_select)
+        return f"coalesce(al.k_{kind}, 0) = 1"
 
     raw = {
         "revoked": "s.revoked_at IS NOT NULL",
         "audit_broken": stored("audit_broken"),
         "audit_rewound": stored("audit_rewound"),
         "conflict": stored("conflict"),
+        "packet_id_reused": stored("packet_id_reused"),  # this station used another's packet id
         "silent": f"coalesce(s.last_seen, s.created_at) < {n} - {_num(th.silent_after_s)}",
         "cert_expired": f"s.revoked_at IS NULL AND s.cert_not_after <= {n}",
         "cert_expiring": (
@@ -104,7 +106,16 @@ def flagged_select(th: Thresholds, now: float) -> str:
         f" WHEN {anyalert} > 0 THEN 'trouble' WHEN f.last_seen IS NULL THEN 'new' ELSE 'ok' END"
     )
     cols = ", ".join(f"s.{c}" for c in ROW_COLUMNS if c != "oldest_now")
-    inner = f"SELECT {cols}, {oldest_now(now)} AS oldest_now, s.created_at, {flags} FROM stations s"
+    # One pass over the alerts table for every stored kind, instead of one EXISTS per kind and
+    # per reference to the flag (the planner inlines the derived table and repeats them).
+    kinds = ", ".join(f"max(CASE WHEN kind = '{k}' THEN 1 ELSE 0 END) AS k_{k}" for k in STORED_ALERT_KINDS)
+    stored_alerts = (
+        f"LEFT JOIN (SELECT station_id, {kinds} FROM alerts"
+        f" WHERE kind IN ({', '.join(repr(k) for k in STORED_ALERT_KINDS)}) GROUP BY station_id) al"
+        " ON al.station_id = s.station_id"
+    )
+    inner = f"SELECT {cols}, {oldest_now(now)} AS oldest_now, s.created_at, {flags}"
+    inner += f" FROM stations s {stored_alerts}"
     return f"(SELECT f.*, {state} AS state, CASE {rank} ELSE {len(conds)} END AS rank FROM ({inner}) f) t"
 
 

@@ -66,6 +66,15 @@ def _newer(found: int, known: int) -> SchemaError:
     )
 
 
+def _failed(step: Migration, exc: BaseException) -> SchemaError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return SchemaError(
+        f"migration {step.version} ({step.name}) failed and was rolled back: {first}; the database keeps"
+        " its previous schema (a database changed by hand needs a restore from backup)",
+        code="storage.migration_failed",
+    )
+
+
 def older(found: int, known: int) -> SchemaError:
     return SchemaError(
         f"the database schema is version {found}, this central needs {known}: run 'central db migrate' first",
@@ -101,9 +110,11 @@ def migrate_sqlite(conn: sqlite3.Connection) -> tuple[int, int]:
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version VALUES (?, ?)", (step.version, time.time()))
             conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _failed(step, exc) from exc
             raise
     return before, len(steps)
 
@@ -135,13 +146,18 @@ def migrate_pg(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, int]:
     before = pg_version(conn)
     if before > len(steps):
         raise _newer(before, len(steps))
+    import psycopg
+
     for step in steps:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
-            if pg_version(conn) >= step.version:  # another node applied it meanwhile
-                continue
-            conn.execute(step.sql.encode())
-            conn.execute("INSERT INTO schema_version(version) VALUES (%s)", (step.version,))
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_MIGRATION_LOCK,))
+                if pg_version(conn) >= step.version:  # another node applied it meanwhile
+                    continue
+                conn.execute(step.sql.encode())
+                conn.execute("INSERT INTO schema_version(version) VALUES (%s)", (step.version,))
+        except psycopg.Error as exc:
+            raise _failed(step, exc) from exc
     return before, len(steps)
 
 

@@ -825,10 +825,8 @@ async def serve(
         memory_budget=limits.verify_memory_budget,
     )
     central = Central(home, max_packet_bytes=options.max_packet_bytes, verifier=verifier, limits=limits)
-    if central.backend.dialect == "postgresql":  # another node may have revoked while this was down
-        central.authority.publish_crl()
-    else:
-        central.authority.refresh_crl_if_due()
+    central.authority.refresh_crl_if_due()
+    central.authority.sync_crl()  # another node may have revoked while this one was down
     central.crl.check()
     ingest_runner = web.AppRunner(
         central.ingest_app(), access_log=None, handle_signals=False, **_http_limits(limits.header_timeout_s)
