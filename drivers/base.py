@@ -25,7 +25,7 @@ class DeviceInfo:
     """What ``station device info`` prints about a device."""
 
     url: str
-    kind: str  # "fingerprint" or "camera"
+    kind: str  # "fingerprint", "camera" or "printer"
     model: str
     details: dict[str, str] = field(default_factory=dict)
 

@@ -1,8 +1,11 @@
 """The receipt on paper: a QR code (packet id + station signature), the tracking number and the purpose.
 
-Two printers: Qt's QPrinter (a PDF file or a system printer) and ESC/POS thermal printers through
-python-escpos (USB, a device file, or its ``Dummy`` printer in tests). Both run on the task thread
-(painting on a QPrinter off the GUI thread is supported by Qt). The receipt carries no PII.
+What goes on the receipt is decided here (:func:`receipt_document`, English and Urdu lines, no PII);
+how it is printed is the printer driver's (``drivers/printer``: ESC/POS over USB or a device file,
+a PDF page, the ``sim://printer`` simulator), opened by the URL in the station's ``printer``
+setting and driven by one owner thread per printer. The Urdu lines are rasterised by the driver
+with the same Nastaliq font file the screen uses. A Qt system printer (``qt:NAME``) is printed
+with QPrinter here, since it is Qt's.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import datetime as dt
 import io
 from pathlib import Path
 
-import qrcode
 from PySide6.QtCore import QMarginsF, QRectF, Qt
 from PySide6.QtGui import QFont, QImage, QPageLayout, QPageSize, QPainter
 from PySide6.QtPrintSupport import QPrinter
 
-from kiosk_ui.fonts import URDU_FAMILY
+from drivers.errors import DeviceError
+from drivers.printer.document import ReceiptDocument, render_qr
+from drivers.printer.opener import open_printer, printer_url
+from drivers.printer.owner import PrinterOwner
+from drivers.printer.printers import PdfPrinter
+from kiosk_ui.fonts import FONT_DIRS, URDU_FAMILY
 from station.errors import StationError
 from station.wizard import Receipt
 
@@ -25,12 +32,9 @@ URDU_KEEP = "یہ رسید سنبھال کر رکھیں۔ ٹریکنگ نمبر 
 
 
 def qr_png(payload: str, box_size: int = 6) -> bytes:
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=box_size, border=2)
-    qr.add_data(payload)
-    qr.make(fit=True)
-    img = qr.make_image(fill_color="black", back_color="white")
+    """The receipt's QR code as PNG bytes (for the screen; the printer driver draws the same code)."""
     buf = io.BytesIO()
-    img.save(buf, format="PNG")
+    render_qr(payload, box_size).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -103,50 +107,60 @@ def print_pdf(receipt: Receipt, path: Path, *, printer_name: str | None = None) 
     return None if printer_name else path
 
 
-def print_escpos(receipt: Receipt, printer: object) -> None:
-    """Print on an ESC/POS printer (``escpos.printer.Usb/File/Dummy``): text, QR, cut."""
-    p = printer
-    p.set(align="center", bold=True)  # type: ignore[attr-defined]
-    p.text("ENROLLMENT RECEIPT\n")  # type: ignore[attr-defined]
-    p.set(align="left", bold=False)  # type: ignore[attr-defined]
-    for text in receipt_lines(receipt)[1:]:
-        p.text(text + "\n")  # type: ignore[attr-defined]
-    p.qr(receipt.qr_payload, size=6, native=False)  # type: ignore[attr-defined]
-    p.cut()  # type: ignore[attr-defined]
+def _font_file(name: str) -> Path | None:
+    for folder in (*FONT_DIRS, Path("/usr/share/fonts/truetype/dejavu")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
 
 
-def open_escpos(spec: str) -> object:
-    """``escpos-usb:VID:PID`` or ``escpos-file:/dev/usb/lp0`` from the station's ``printer`` setting."""
-    from escpos import printer as escpos_printer
+def _arabic(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f" for ch in text)
 
-    kind, _, rest = spec.partition(":")
-    if kind == "escpos-usb":
-        vid, _, pid = rest.partition(":")
-        return escpos_printer.Usb(int(vid, 16), int(pid, 16))
-    if kind == "escpos-file":
-        return escpos_printer.File(rest)
-    raise StationError(
-        f"Unknown printer setting {spec!r}: fix 'printer' in station.toml.", code="print.config"
+
+def receipt_document(receipt: Receipt) -> ReceiptDocument:
+    """The receipt as the printer driver prints it: English lines, the Urdu block, the QR code."""
+    lines = receipt_lines(receipt)
+    latin = [line for line in lines[1:] if not _arabic(line)]
+    tracking = f"ٹریکنگ نمبر: \u2066{receipt.tracking_number}\u2069"
+    urdu = [URDU_TITLE, tracking, *[line for line in lines[1:] if _arabic(line)], URDU_KEEP]
+    return ReceiptDocument(
+        title=lines[0],
+        lines=tuple(latin),
+        qr_payload=receipt.qr_payload,
+        rtl_lines=tuple(urdu),
+        rtl_font=_font_file("NotoNastaliqUrdu-Regular.ttf"),
+        latin_font=_font_file("NotoSans-Regular.ttf") or _font_file("DejaVuSans.ttf"),
     )
+
+
+_OWNERS: dict[str, PrinterOwner] = {}
+
+
+def printer_owner(url: str) -> PrinterOwner:
+    """The one owner thread of the printer at ``url`` (made on first use)."""
+    owner = _OWNERS.get(url)
+    if owner is None:
+        owner = _OWNERS[url] = PrinterOwner(url, open_printer)
+    return owner
 
 
 def print_receipt(receipt: Receipt, spec: str, fallback_dir: Path) -> str:
     """Print according to the station's ``printer`` setting; returns where it went."""
-    if spec.startswith("escpos-"):
-        p = open_escpos(spec)
-        try:
-            print_escpos(receipt, p)
-        finally:
-            close = getattr(p, "close", None)
-            if close is not None:
-                close()
-        return spec
     if spec.startswith("qt:"):
         print_pdf(receipt, fallback_dir / "receipt.pdf", printer_name=spec[3:])
         return spec
-    path = (
-        Path(spec[4:]) if spec.startswith("pdf:") else fallback_dir / f"receipt-{receipt.tracking_number}.pdf"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    print_pdf(receipt, path)
-    return str(path)
+    try:
+        if not spec:  # no printer configured: a PDF per receipt (a file holds nothing open)
+            pdf = PdfPrinter(fallback_dir / f"receipt-{receipt.tracking_number}.pdf")
+            return pdf.print_receipt(receipt_document(receipt))
+        return printer_owner(printer_url(spec)).print_receipt(receipt_document(receipt))
+    except DeviceError as exc:
+        raise StationError(exc.message, code=exc.code, urdu=_URDU_PRINT_ERRORS.get(exc.code)) from exc
+
+
+_URDU_PRINT_ERRORS = {
+    "printer.unplugged": "پرنٹر منقطع یا بند ہے: اسے دوبارہ جوڑیں اور پھر پرنٹ دبائیں۔",
+    "device.not_found": "پرنٹر نہیں ملا: اسے جوڑیں، چالو کریں اور پھر پرنٹ دبائیں۔",
+    "printer.font_missing": "رسید کے لیے فونٹ موجود نہیں: fonts-noto-core انسٹال کریں۔",
+}

@@ -51,6 +51,9 @@ def run_kiosk(
     out: Path | None = None,
 ) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from kiosk_ui import qtlog
+
+    qtlog.install()
     app = application()
     try:
         window = build_window(

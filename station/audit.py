@@ -113,6 +113,12 @@ class AuditLog:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (f"{seq}:{digest}",),
             )
+            key = self.store.anchor_key
+            if key is not None:  # the rollback anchor moves forward once this entry is durable
+                from station.anchor import anchor_path, write_anchor
+
+                path = anchor_path(self.store)
+                self.store.after_commit(lambda: write_anchor(path, key, seq, digest))
         return AuditEntry(seq, at, event, json.loads(fields_json), prev, digest)
 
     def head(self) -> tuple[int, str]:

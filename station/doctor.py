@@ -265,6 +265,8 @@ STORE_FIXES = {
     "store.disk_full": "The disk is full, the key is fine: free space (let the station sync, then"
     " 'station purge'; remove other files) and run station doctor again. Do not re-provision.",
     "store.io": "The disk reports I/O errors: check it (system log, SMART) before anything else.",
+    "store.rolled_back": "Find out why the queue is older than the station last wrote (a restored"
+    " backup?) and whether the missing packets reached central; then: station audit acknowledge-rollback",
     "store.permissions": "Give the queue back to the station's user: chown station:station"
     " /var/lib/station/queue.db* (or run 'station provision --renew').",
 }

@@ -48,7 +48,8 @@ class StationConfig:
     chunk_size: int = 256 * 1024
     scanner_url: str = "sim://r30x"
     camera_url: str = "sim://camera?source=synthetic"
-    printer: str = ""  # "", "pdf:PATH", "escpos-usb:VID:PID", "escpos-file:/dev/usb/lp0", "qt:NAME"
+    printer: str = ""  # a printer URL (drivers/printer): escpos+usb://VID:PID, escpos+file:///dev/usb/lp0,
+    # pdf:///path, sim://printer; or qt:NAME (a system printer); "" = a PDF per receipt in the home
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

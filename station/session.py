@@ -102,10 +102,22 @@ class Station:
         return free
 
 
-def open_station(home: StationHome, *, integrity_check: bool = True) -> Station:
+def open_station(home: StationHome, *, integrity_check: bool = True, rollback_check: bool = True) -> Station:
+    """Open the station; refuses a queue rolled back behind its anchor (``station.anchor``) unless
+    ``rollback_check`` is off (only ``station audit acknowledge-rollback`` turns it off)."""
+    from station.anchor import anchor_key, check
+
     cfg = home.load_config()
     keys = KeyStore(home, cfg.key_backend)
-    store = Store.open(home.db_path, keys.db_key(), integrity_check=integrity_check)
+    db_key = keys.db_key()
+    store = Store.open(home.db_path, db_key, integrity_check=integrity_check)
+    try:
+        if rollback_check:
+            check(store, anchor_key(db_key))
+    except BaseException:
+        store.close()
+        raise
+    store.anchor_key = anchor_key(db_key)
     return Station(home=home, config=cfg, keys=keys, store=store, audit=AuditLog(store))
 
 
@@ -149,6 +161,10 @@ def init_station(
         write_central_public_key(home, public)
         keys.put("demo-recipient", private)
     store = Store.open(home.db_path, db_key, create=True)
+    from station.anchor import anchor_key
+
+    store.anchor_key = anchor_key(db_key)
+    store.meta_set("anchor_in_use", "1")
     home.save_config(cfg)
     station = Station(home=home, config=cfg, keys=keys, store=store, audit=AuditLog(store))
     station.audit.append("station.init", station=sid, demo=int(demo))

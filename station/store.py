@@ -248,6 +248,7 @@ class Store:
         self._depth = 0
         self._written: list[Path] = []  # envelope files this transaction created (removed on rollback)
         self._after_commit: list[Callable[[], None]] = []  # run once the transaction is durable
+        self.anchor_key: bytes | None = None  # set by open_station: the audit head's rollback anchor
 
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
@@ -429,6 +430,13 @@ class Store:
             after, self._after_commit = self._after_commit, []
             for action in after:
                 action()
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the open transaction has committed (never if it rolls back)."""
+        with self._lock:
+            if not self._depth:
+                raise StoreError("after_commit needs an open transaction.", code="store.no_transaction")
+            self._after_commit.append(action)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

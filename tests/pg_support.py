@@ -55,6 +55,7 @@ class Cluster:
     port: int
     as_postgres: bool
     durable: bool = False  # fsync on (for measurements); tests run without it
+    small_mb: int = 0  # >0: the data directory is a tmpfs of this size, WAL beside it (disk-full tests)
 
     @property
     def data(self) -> Path:
@@ -67,6 +68,16 @@ class Cluster:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def start(self) -> None:
+        extra: list[str] = []
+        if self.small_mb:
+            self.data.mkdir()
+            subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={self.small_mb}m,mode=0700", "tmpfs", str(self.data)],
+                check=True,
+            )
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.data, pw.pw_uid, pw.pw_gid)
+            extra = ["--waldir", str(self.root / "wal")]
         init = self._run(
             str(PG_BIN / "initdb"),
             "-D",
@@ -78,6 +89,7 @@ class Cluster:
             "-E",
             "UTF8",
             "--no-sync",
+            *extra,
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip()}")
@@ -104,6 +116,8 @@ class Cluster:
 
     def stop(self) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        if self.small_mb:
+            subprocess.run(["umount", "-l", str(self.data)], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, dbname: str = "postgres") -> str:
@@ -124,6 +138,21 @@ class Cluster:
         name = url.split("/", 3)[3].split("?", 1)[0]
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def start_small_cluster(size_mb: int) -> Cluster:
+    """A cluster whose data directory is a ``size_mb`` tmpfs (WAL elsewhere), to fill it up; root only."""
+    pw = pwd.getpwnam("postgres")
+    root = Path(tempfile.mkdtemp(prefix="pgfull-", dir="/tmp"))
+    os.chown(root, pw.pw_uid, pw.pw_gid)
+    os.chmod(root, 0o700)
+    cluster = Cluster(root, _free_port(), True, small_mb=size_mb)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
 
 
 def start_cluster(*, durable: bool = False) -> Cluster:

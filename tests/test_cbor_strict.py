@@ -188,3 +188,26 @@ def test_receipts_use_the_same_reader() -> None:
         decode_receipt(b"\x83\x01\xd8\x1c\x40\x40")
     with pytest.raises(ReceiptError, match="indefinite"):
         decode_receipt(b"\x9f\x01\x40\x40\xff")
+
+
+def test_signed_policy_documents_use_the_same_reader() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from station.policy.model import PolicyError
+    from station.policy.signed import POLICY_BUNDLE, open_document, sign_document
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    good = sign_document(POLICY_BUNDLE, {"v": 1}, key)
+    assert open_document(POLICY_BUNDLE, good, key.public_key()) == {"v": 1}
+    for hostile in (
+        b"\x83"
+        + cbor2.dumps(POLICY_BUNDLE)
+        + shared_dag(40)
+        + cbor2.dumps(bytes(64)),  # before the signature
+        b"\x83" + cbor2.dumps(POLICY_BUNDLE) + b"\x5f\x41\x00\xff" + cbor2.dumps(bytes(64)),
+    ):
+        start = time.perf_counter()
+        with pytest.raises(PolicyError) as info:
+            open_document(POLICY_BUNDLE, hostile, key.public_key())
+        assert info.value.code == "policy.malformed"
+        assert time.perf_counter() - start < 1.0

@@ -302,6 +302,8 @@ def test_ready_says_when_the_database_is_gone(pg_cluster: Cluster, tmp_path: Pat
     url = pg_cluster.create_database()
     home = make_home(tmp_path / "r", database_url=url)
     ctx = _ops_context(home, tmp_path / "ops")
+    station = station_client(home, tmp_path / "ids", "uc-outage")
+    env = sealed(home, station)
     node = CentralProcess(home)
     try:
         with httpx.Client(verify=ctx, timeout=20) as http:
@@ -310,6 +312,9 @@ def test_ready_says_when_the_database_is_gone(pg_cluster: Cluster, tmp_path: Pat
             pg_cluster.drop_database(url)
             r = http.get(f"{node.url}/v1/ready")
             assert r.status_code == 503 and r.json()["error"] == "not_ready"
+        with http_client(station, home) as http:  # a station is told to retry, not a bare 500
+            r = put_chunk(http, node.url, parse(env).header.packet_id, 0, env, len(env))
+            assert r.status_code == 503 and r.json()["error"] == "storage_unavailable", r.text
     finally:
         node.stop()
 

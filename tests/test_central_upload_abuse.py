@@ -244,3 +244,41 @@ def test_disk_reserve_and_full_disk_answer_507(tmp_path: Path) -> None:
                 assert r.returncode == 0
         finally:
             node.stop()
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="a PostgreSQL on a small tmpfs needs root")
+def test_full_postgresql_answers_507_not_500(tmp_path: Path) -> None:
+    from tests.pg_support import missing_reason, start_small_cluster
+
+    if missing_reason() is not None:
+        pytest.skip(str(missing_reason()))
+    cluster = start_small_cluster(48)  # the data volume fills; WAL lives elsewhere, as it should
+    try:
+        url = cluster.create_database()
+        home = make_home(tmp_path / "c", database_url=url)
+        with_storage(home, max_partials_per_station=200)
+        flood = station_client(home, tmp_path / "ids", "uc-flood")
+        other = station_client(home, tmp_path / "ids", "uc-other")
+        node = CentralProcess(home)
+        try:
+            chunk = os.urandom(1024 * 1024)
+            with http_client(flood, home) as http:
+                for _ in range(80):  # 48 MB: full after a few dozen
+                    r = put_chunk(http, node.url, str(uuid.uuid4()), 0, chunk, 8 * 1024 * 1024)
+                    if r.status_code != 200:
+                        break
+                assert r.status_code == 507 and r.json()["error"] == "storage_full", r.text
+            with http_client(other, home) as http:
+                hb = http.post(f"{node.url}/v1/heartbeat", json=_heartbeat("uc-other"))
+                assert hb.status_code in (204, 507), hb.text  # never 500
+                if hb.status_code == 507:
+                    assert hb.json()["error"] == "storage_full"
+                env = sealed(home, other)
+                r = put_chunk(http, node.url, parse(env).header.packet_id, 0, env, len(env))
+                assert r.status_code in (200, 507), r.text
+            assert central(home, "status", "--json").returncode == 0  # ops views still read
+        finally:
+            node.stop()
+    finally:
+        cluster.stop()

@@ -141,14 +141,13 @@ def test_full_enrollment_ends_with_one_sealed_packet_and_a_receipt(station: Stat
     assert not station.window.receipt.qr.pixmap().isNull()
     where = flow.print_receipt()
     assert Path(where).read_bytes().startswith(b"%PDF")
-    # and on an ESC/POS printer
-    from escpos.printer import Dummy
+    # and on an ESC/POS printer (the driver's simulator): the tracking number as text, Urdu as raster
+    from drivers.printer.opener import simulator
+    from kiosk_ui.printing import print_receipt
 
-    from kiosk_ui.printing import print_escpos
-
-    dummy = Dummy()
-    print_escpos(receipt, dummy)
-    assert receipt.tracking_number.encode() in dummy.output
+    assert print_receipt(receipt, "sim://printer?name=kiosk-flow", tmp_path) == "sim://printer"
+    job = simulator("kiosk-flow").jobs[-1]
+    assert receipt.tracking_number.encode() in job and b"\x1dv0" in job and b"\x1dV" in job
     # nothing about the citizen stays on screen after the commit
     assert not any(p in t for t in texts(station.window) for p in PII)
 

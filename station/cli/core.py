@@ -280,6 +280,40 @@ def audit_verify_cmd(ctx: click.Context) -> None:
     ctx.exit(1)
 
 
+@audit_group.command("acknowledge-rollback")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def audit_ack_rollback_cmd(ctx: click.Context, yes: bool) -> None:
+    """Accept a queue that is older than the station last wrote (a restored copy), on the record.
+
+    \b
+    The station refuses to run when queue.db was rolled back behind its anchor (queue.anchor):
+    enrollments sealed since the copy was made are gone from it. Find out why first (and whether
+    those packets reached central: 'central status', the ops views). This command records an
+    audit.rollback_acknowledged entry with both positions and lets the station run again.
+    """
+    from station.anchor import RolledBack, acknowledge, anchor_key, check
+    from station.session import open_station
+
+    home = _home(ctx)
+    with open_station(home, rollback_check=False) as station:
+        key = anchor_key(station.keys.db_key())
+        try:
+            check(station.store, key)
+        except RolledBack as exc:
+            click.echo(exc.message, err=True)
+        else:
+            click.echo("The queue is not rolled back: nothing to acknowledge.")
+            return
+        if not yes:
+            click.confirm("Accept this queue as it is, and record that you did?", abort=True)
+        was, now = acknowledge(station.store, key)
+    shown = {-1: "missing", -2: "damaged"}.get(was, f"#{was}")
+    click.echo(
+        f"Rollback acknowledged (anchor was {shown}, the queue is at #{now}); recorded in the audit log."
+    )
+
+
 @audit_group.command("tail")
 @click.option("-n", "count", default=20, show_default=True, help="How many of the newest entries.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")

@@ -15,13 +15,13 @@ bounded depth; the signature is checked before the payload is decoded. Anything 
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from packetformat.cbor import CborError, Limits, Reader, decode
 from station.policy.model import PolicyError
 
 POLICY_BUNDLE = "es-policy-bundle/1"
@@ -52,43 +52,13 @@ def _malformed(what: str) -> PolicyError:
     )
 
 
-def _check_plain(value: Any, depth: int = 0) -> None:
-    """Only maps with text keys, lists, text, bytes, ints, bools and null; bounded depth."""
-    if depth > MAX_DEPTH:
-        raise _malformed("nested too deeply")
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise _malformed("a map key is not text")
-            _check_plain(v, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _check_plain(v, depth + 1)
-    elif value is None or isinstance(value, str | bytes | bool | int):
-        return
-    else:
-        raise _malformed(f"a {type(value).__name__} value")
-
-
 def decode_strict(data: bytes, what: str) -> Any:
-    """One canonical, tag-free CBOR item spanning ``data`` exactly."""
-    stream = io.BytesIO(data)
+    """One canonical, tag-free CBOR item spanning ``data`` exactly (``packetformat.cbor``: bounded
+    while reading; only maps with text keys, lists, text, bytes, ints, bools and null)."""
     try:
-        item = cbor2.CBORDecoder(stream).decode()
-    except RecursionError:
-        raise _malformed(f"{what} nested too deeply") from None
-    except Exception as exc:  # cbor2 raises several types on malformed input
-        raise _malformed(f"{what} is not valid CBOR ({type(exc).__name__})") from None
-    if stream.tell() != len(data):
-        raise _malformed(f"trailing bytes after {what}")
-    _check_plain(item)
-    try:
-        again = cbor2.dumps(item, canonical=True)
-    except Exception:
-        raise _malformed(f"{what} cannot be re-encoded") from None
-    if again != data:
-        raise _malformed(f"{what} is not in canonical form")
-    return item
+        return decode(data, Limits(max_bytes=MAX_SIGNED_BYTES, max_depth=MAX_DEPTH + 1))
+    except CborError as exc:
+        raise _malformed(f"{what}: {exc}") from None
 
 
 def open_document(
@@ -101,18 +71,15 @@ def open_document(
         raise _malformed(f"{len(envelope)} bytes, over the {max_bytes}-byte limit")
     if len(envelope) < 4 or envelope[0] != 0x83:
         raise _malformed("not a 3-element envelope")
-    stream = io.BytesIO(envelope)
-    try:
-        top = cbor2.CBORDecoder(stream).decode()
-    except Exception:
-        raise _malformed("the envelope is not valid CBOR") from None
-    if stream.tell() != len(envelope) or not isinstance(top, list) or len(top) != 3:
-        raise _malformed("not a 3-element envelope")
-    got_kind, payload, signature = top
-    if not isinstance(got_kind, str) or not isinstance(payload, bytes) or not isinstance(signature, bytes):
-        raise _malformed("the envelope items have the wrong types")
-    if cbor2.dumps([got_kind, payload, signature], canonical=True) != envelope:
-        raise _malformed("the envelope is not in canonical form")
+    try:  # a fixed shape: [text kind, bytes payload, bytes signature] and nothing else
+        r = Reader(envelope, Limits(max_bytes=max_bytes, max_depth=1, max_items=4))
+        r.array(3, "envelope")
+        got_kind = r.text("kind", 64)
+        payload = r.bytes_("payload", max_bytes)
+        signature = r.bytes_("signature", 1024)
+        r.finish()
+    except CborError as exc:
+        raise _malformed(f"the envelope: {exc}") from None
     if got_kind != kind:
         raise _malformed(f"expected a {kind} document")
     if len(signature) != 64:

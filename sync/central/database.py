@@ -31,10 +31,19 @@ ENV_URL = "CENTRAL_DATABASE_URL"
 SCHEMES = ("postgresql://", "postgres://")
 DEFAULT_POOL_SIZE = 10
 CONNECT_TIMEOUT_S = 10
+POOL_WAIT_S = 10.0  # a request waits at most this for a connection, then it is 503 (retry later)
 
 
 class DatabaseError(CentralError):
     code = "storage.database"
+
+
+def is_storage_outage(exc: BaseException) -> bool:
+    """True for a lost or unreachable PostgreSQL (connection refused or closed, pool timeout)."""
+    import sys
+
+    psycopg = sys.modules.get("psycopg")  # not imported at all: cannot be a PostgreSQL error
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 def configured_url(home: CentralHome) -> str | None:
@@ -129,6 +138,7 @@ def connect_pool(url: str, *, max_size: int = DEFAULT_POOL_SIZE) -> ConnectionPo
         max_size=max(1, max_size),
         kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
         open=False,
+        timeout=POOL_WAIT_S,
         name="central",
     )
     pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)

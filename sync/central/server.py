@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import serialization
 
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
-from sync.central.database import Backend, open_backend
+from sync.central.database import Backend, is_storage_outage, open_backend
 from sync.central.fleet import Thresholds
 from sync.central.home import CentralHome
 from sync.central.listener import (
@@ -79,6 +79,7 @@ from sync.common.wire import (
     E_PACKET_TOO_COSTLY,
     E_RATE_LIMITED,
     E_STORAGE_FULL,
+    E_STORAGE_UNAVAILABLE,
     E_TOO_LARGE,
     E_TOO_MANY_UPLOADS,
     HEADER_CHUNK_SHA256,
@@ -264,13 +265,7 @@ class Central:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
         raw = await _read_bounded(request, MAX_JSON_BYTES, self.limits.body_timeout_s)
-        if raw is None:
-            return None
-        try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
+        return None if raw is None else json_body(raw)
 
     # -- enrollment listener -------------------------------------------------------------------
     async def enroll(self, request: web.Request) -> web.Response:
@@ -709,6 +704,15 @@ def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def json_body(raw: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object, or None for anything else (the handler answers 400)."""
+    try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 async def _read_bounded(request: web.Request, limit: int, timeout_s: float) -> bytes | None:
     """The whole request body, or None as soon as it exceeds ``limit`` bytes.
 
@@ -756,6 +760,13 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             code = E_TOO_LARGE if exc.status == 413 else f"http_{exc.status}"
             return web.json_response(error_body(code, exc.reason), status=exc.status)
         raise
+    except Exception as exc:
+        if not is_storage_outage(exc):
+            raise
+        log.error("storage.unavailable path=%s %s", request.path, type(exc).__name__)
+        return web.json_response(
+            error_body(E_STORAGE_UNAVAILABLE, "central cannot reach its database: retry later"), status=503
+        )
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ E_RATE_LIMITED = "rate_limited"  # too many attempts from one address (429, Retr
 E_BODY_TIMEOUT = "body_timeout"  # the request body did not arrive in time (408)
 E_TOO_MANY_UPLOADS = "too_many_uploads"  # 429: the station's cap of unfinished uploads is reached
 E_STORAGE_FULL = "storage_full"  # 507: central is out of space; retry later
+E_STORAGE_UNAVAILABLE = "storage_unavailable"  # 503: central's database is unreachable; retry later
 E_NOT_READY = "not_ready"  # 503 from /v1/ready: database unreachable or schema not current
 
 PACKET_STATES = ("sealed", "uploading", "acked", "purged")
