@@ -267,13 +267,7 @@ class Central:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
         raw = await _read_bounded(request, MAX_JSON_BYTES, self.limits.body_timeout_s)
-        if raw is None:
-            return None
-        try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
+        return None if raw is None else json_body(raw)
 
     # -- enrollment listener -------------------------------------------------------------------
     async def enroll(self, request: web.Request) -> web.Response:
@@ -718,6 +712,15 @@ class BodyTimeout(Exception):
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def json_body(raw: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object, or None for anything else (the handler answers 400)."""
+    try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 async def _read_bounded(request: web.Request, limit: int, timeout_s: float) -> bytes | None:
