@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from packetformat.auditchain import head_signature_ok
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, is_storage_outage, open_backend
@@ -86,6 +87,7 @@ from sync.common.wire import (
     HEADER_PACKET_SIZE,
     MAX_JSON_BYTES,
     Heartbeat,
+    b64d,
     b64e,
     enroll_port,
     error_body,
@@ -522,6 +524,14 @@ class Central:
             return self._reject(400, E_BAD_HEARTBEAT, str(exc))
         if hb.station_id != peer.station_id:
             return self._reject(400, E_BAD_HEARTBEAT, "the heartbeat names another station")
+        if hb.audit_sig:
+            try:
+                signature = b64d(hb.audit_sig)
+            except ValueError:
+                signature = b""
+            public = peer.cert.public_key()
+            if not head_signature_ok(public, hb.station_id, hb.audit_seq, hb.audit_head, signature):
+                return self._reject(400, E_BAD_HEARTBEAT, "the audit head's signature does not verify")
         alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
