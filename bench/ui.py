@@ -85,6 +85,9 @@ def cold_start(runs: int, home: Path) -> tuple[float, float]:
     return statistics.median(kiosk), statistics.median(bare)
 
 
+IDLE_FILES = {"threading.py", "selectors.py", "queue.py", "connection.py", "socket.py"}
+
+
 class Diagnosis:
     """gc pauses and stall-time stacks of the GUI thread (``--diagnose``)."""
 
@@ -94,11 +97,32 @@ class Diagnosis:
         self.threshold = threshold_ms / 1000
         self.gc: list[tuple[int, float]] = []  # (generation, ms)
         self.stacks: dict[str, int] = {}
+        self.others: dict[str, int] = {}  # other threads' stacks at those moments (not idle waits)
+        self.gaps: list[tuple[float, float, float]] = []  # late ms, GUI thread CPU ms, run-queue wait ms
+        self._last_sched: tuple[float, float] | None = None
         self.beat = time.monotonic()
         self._gc_start = 0.0
         self._main = threading.main_thread().ident
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    @staticmethod
+    def _schedstat() -> tuple[float, float]:
+        """This thread's (CPU time, run-queue wait) in ms, from the kernel's schedstat."""
+        try:
+            with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+                run, wait, _ = fh.read().split()
+        except (OSError, ValueError):
+            return 0.0, 0.0
+        return int(run) / 1e6, int(wait) / 1e6
+
+    def on_beat(self, late_ms: float) -> None:
+        """On the GUI thread at each heartbeat: how the gap since the last one was spent."""
+        self.beat = time.monotonic()
+        run, wait = self._schedstat()
+        if self._last_sched is not None and late_ms > 25:
+            self.gaps.append((late_ms, run - self._last_sched[0], wait - self._last_sched[1]))
+        self._last_sched = (run, wait)
 
     def gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -120,6 +144,7 @@ class Diagnosis:
         self._thread.join(timeout=5)
 
     def _watch(self) -> None:
+        import threading
         import traceback
 
         sampled_beat = 0.0
@@ -127,13 +152,33 @@ class Diagnosis:
             beat = self.beat
             if time.monotonic() - beat > self.threshold and beat != sampled_beat:
                 sampled_beat = beat  # one sample per stall
-                frame = sys._current_frames().get(self._main or 0)
+                frames = sys._current_frames()
+                frame = frames.get(self._main or 0)
                 if frame is not None:
                     where = traceback.extract_stack(frame)[-6:]
                     key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(where))
                     self.stacks[key] = self.stacks.get(key, 0) + 1
+                for ident, other in frames.items():  # who else was running (and maybe holding the GIL)
+                    if ident in (self._main, threading.get_ident()):
+                        continue
+                    top = traceback.extract_stack(other)[-3:]
+                    if top and Path(top[-1].filename).name in IDLE_FILES:
+                        continue
+                    key = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(top))
+                    self.others[key] = self.others.get(key, 0) + 1
 
     def report(self) -> None:
+        if self.gaps:
+            worst = sorted(self.gaps, reverse=True)[:6]
+            print(
+                f"late ticks over 25 ms: {len(self.gaps)}; the worst as late / GUI thread on CPU / waiting"
+                " for a CPU, ms (the rest: blocked, e.g. on the GIL): "
+                + ", ".join(f"{late:.0f}/{run:.0f}/{wait:.0f}" for late, run, wait in worst)
+            )
+            total = max(1e-9, sum(late for late, _, _ in self.gaps))
+            queued = sum(wait for _, _, wait in self.gaps) / total
+            ran = sum(run for _, run, _ in self.gaps) / total
+            print(f"  of all that lateness: {queued:.0%} waiting for a CPU, {ran:.0%} the GUI thread running")
         long_gc = sorted((ms for _, ms in self.gc), reverse=True)[:5]
         by_gen = {g: sum(1 for gen, _ in self.gc if gen == g) for g in (0, 1, 2)}
         print(
@@ -141,6 +186,8 @@ class Diagnosis:
         )
         for key, count in sorted(self.stacks.items(), key=lambda kv: -kv[1])[:8]:
             print(f"stall x{count}: {key}")
+        for key, count in sorted(self.others.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"  meanwhile x{count}: {key}")
 
 
 def stalls(home: Path, enrollments: int, diagnosis: Diagnosis | None = None) -> tuple[list[float], float]:
@@ -165,7 +212,7 @@ def stalls(home: Path, enrollments: int, diagnosis: Diagnosis | None = None) -> 
         late.append(max(0.0, now - last[0] - period))
         last[0] = now
         if diagnosis is not None:
-            diagnosis.beat = time.monotonic()
+            diagnosis.on_beat(late[-1])
 
     timer = QTimer()
     timer.setInterval(int(period))

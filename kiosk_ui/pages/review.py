@@ -47,6 +47,8 @@ class ReviewPage(Page):
         row.addWidget(scroll, 3)
         side = QVBoxLayout()
         self.face = QLabel()
+        self._face_for: bytes | None = None  # the JPEG the cached thumbnail was made from
+        self._face_thumb = QPixmap()
         self.face.setObjectName("reviewFace")
         self.face.setFixedSize(135, 180)
         side.addWidget(self.face)
@@ -124,8 +126,11 @@ class ReviewPage(Page):
                 text = str(value)
             lbl.setText(text)
         if w.face is not None:
-            img = QImage.fromData(w.face.jpeg, "JPEG")
-            self.face.setPixmap(QPixmap.fromImage(img).scaled(135, 180, Qt.AspectRatioMode.KeepAspectRatio))
+            if self._face_for is not w.face.jpeg:  # decoded once per photo, not on every entry (bench/ui.py)
+                img = QImage.fromData(w.face.jpeg, "JPEG")
+                self._face_thumb = QPixmap.fromImage(img).scaled(135, 180, Qt.AspectRatioMode.KeepAspectRatio)
+                self._face_for = w.face.jpeg
+            self.face.setPixmap(self._face_thumb)
         else:
             self.face.clear()
         for pos, lbl in self.fingers.items():

@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from packetformat.auditchain import head_signature_ok
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, is_storage_outage, open_backend
@@ -86,6 +87,7 @@ from sync.common.wire import (
     HEADER_PACKET_SIZE,
     MAX_JSON_BYTES,
     Heartbeat,
+    b64d,
     b64e,
     enroll_port,
     error_body,
@@ -265,13 +267,7 @@ class Central:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
         raw = await _read_bounded(request, MAX_JSON_BYTES, self.limits.body_timeout_s)
-        if raw is None:
-            return None
-        try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
+        return None if raw is None else json_body(raw)
 
     # -- enrollment listener -------------------------------------------------------------------
     async def enroll(self, request: web.Request) -> web.Response:
@@ -528,6 +524,14 @@ class Central:
             return self._reject(400, E_BAD_HEARTBEAT, str(exc))
         if hb.station_id != peer.station_id:
             return self._reject(400, E_BAD_HEARTBEAT, "the heartbeat names another station")
+        if hb.audit_sig:
+            try:
+                signature = b64d(hb.audit_sig)
+            except ValueError:
+                signature = b""
+            public = peer.cert.public_key()
+            if not head_signature_ok(public, hb.station_id, hb.audit_seq, hb.audit_head, signature):
+                return self._reject(400, E_BAD_HEARTBEAT, "the audit head's signature does not verify")
         alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
@@ -708,6 +712,15 @@ class BodyTimeout(Exception):
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def json_body(raw: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object, or None for anything else (the handler answers 400)."""
+    try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 async def _read_bounded(request: web.Request, limit: int, timeout_s: float) -> bytes | None:

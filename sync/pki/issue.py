@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -40,9 +41,13 @@ def load_csr(pem: str | bytes) -> x509.CertificateSigningRequest:
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         csr = x509.load_pem_x509_csr(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CSRError("the CSR is not a PEM certificate signing request") from exc
-    if not csr.is_signature_valid:
+    try:  # a malformed or unsupported public key surfaces only here, as ValueError (found by fuzzing)
+        valid = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CSRError("the CSR's public key is malformed or of an unsupported type") from exc
+    if not valid:
         raise CSRError("the CSR signature does not verify (no proof of key possession)")
     return csr
 
@@ -51,7 +56,10 @@ def check_station_csr(csr: x509.CertificateSigningRequest, station_id: str) -> e
     """The CSR's public key if it may become ``station_id``'s certificate; :class:`CSRError` otherwise."""
     if not valid_station_id(station_id):
         raise CSRError("the station id is not valid (letters, digits, '.', '_', '-'; at most 64)")
-    key = csr.public_key()
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CSRError("the CSR's public key is malformed or of an unsupported type") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CSRError("the CSR key must be EC P-256 (the station identity key)")
     try:
