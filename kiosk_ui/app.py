@@ -64,7 +64,6 @@ QWidget#header QLabel { color: white; }
 QCheckBox::indicator, QRadioButton::indicator { width: 32px; height: 32px; }
 """
 
-ENROLL_STEPS = (Step.KIND_CONSENT, Step.DEMOGRAPHICS, Step.FACE, Step.FINGERS, Step.REVIEW)
 
 
 class _InputWatcher(QObject):

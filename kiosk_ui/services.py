@@ -187,9 +187,6 @@ class KioskServices:
             counts = dict(store.counts())
             raw = store.meta_get("last_sync_at")  # ISO 8601 UTC, written by the sync agent
             last_sync = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() if raw else None
-        except ImportError:
-            problem = "The queue is not available in this build: queue counts cannot be shown."
-            log.warning("status: store module missing")
         except Exception as exc:  # shown on the status screen; the code only is logged
             problem = getattr(exc, "message", str(exc))
             log.warning("status: %s", getattr(exc, "code", type(exc).__name__))

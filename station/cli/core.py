@@ -304,7 +304,8 @@ def audit_ack_rollback_cmd(ctx: click.Context, yes: bool) -> None:
     those packets reached central: 'central status', the ops views). This command records an
     audit.rollback_acknowledged entry with both positions and lets the station run again.
     """
-    from station.anchor import RolledBack, acknowledge, anchor_key, check
+    from station.anchor import RolledBack, anchor_key, check
+    from station.rollback import acknowledge
     from station.session import open_station
 
     home = _home(ctx)

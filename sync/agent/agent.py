@@ -46,7 +46,7 @@ from sync.agent.client import (
     tls_context,
 )
 from sync.agent.follow import Followed, follow_central
-from sync.agent.heartbeat import build_heartbeat
+from sync.agent.heartbeat import CENTRAL_AUDIT_SEQ, build_heartbeat, signed_audit
 from sync.agent.provision import ProvisionError
 from sync.agent.renew import renew_certificate, renewal_due_at
 from sync.agent.uploader import LocalDamage, ReceiptInvalid, Uploader
@@ -343,16 +343,22 @@ class Agent:
     def send_heartbeat(self) -> SyncError | None:
         try:
             cert = self.creds.cert()
-            beat = build_heartbeat(
-                store=self.store,
-                station_id=self.station_id,
-                now=self.clock(),
-                disk_path=self.disk_path,
-                devices=self.devices(),
-                cert_not_after=cert.not_valid_after_utc,
-                audit_head=self.audit.head(),
+            beat = signed_audit(
+                build_heartbeat(
+                    store=self.store,
+                    station_id=self.station_id,
+                    now=self.clock(),
+                    disk_path=self.disk_path,
+                    devices=self.devices(),
+                    cert_not_after=cert.not_valid_after_utc,
+                    audit_head=self.audit.head(),
+                ),
+                self.audit,
+                self.store,
+                self.key,
             )
             answer = self.client.heartbeat(beat)
+            self.store.meta_set(CENTRAL_AUDIT_SEQ, str(beat.audit_seq))
             if answer is not None:
                 self.followed = follow_central(
                     self.client,

@@ -243,7 +243,7 @@ def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, da
     backend = open_backend(home)
     try:
         if backend.storage.station_state(station_id) == "retired":
-            raise CentralError(retired_message(station_id))
+            raise CentralError(retired_message(station_id), code="registry.retired")
         authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
         cert = authority.issue_from_csr(csr_path.read_text(), station_id, days=days)
         backend.storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())

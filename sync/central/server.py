@@ -34,6 +34,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from packetformat.auditchain import head_signature_ok
 from packetformat.packet import parse
 from station.policy.rules import CaptureSummary
 from sync.central.authority import Authority
@@ -97,6 +98,7 @@ from sync.common.wire import (
     POLICY_PATH,
     Heartbeat,
     HeartbeatAnswer,
+    b64d,
     b64e,
     enroll_port,
     error_body,
@@ -564,6 +566,14 @@ class Central:
             return self._reject(400, E_BAD_HEARTBEAT, str(exc))
         if hb.station_id != peer.station_id:
             return self._reject(400, E_BAD_HEARTBEAT, "the heartbeat names another station")
+        if hb.audit_sig:
+            try:
+                signature = b64d(hb.audit_sig)
+            except ValueError:
+                signature = b""
+            public = peer.cert.public_key()
+            if not head_signature_ok(public, hb.station_id, hb.audit_seq, hb.audit_head, signature):
+                return self._reject(400, E_BAD_HEARTBEAT, "the audit head's signature does not verify")
         alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from packetformat.auditchain import segment_problem
 from sync.central.envelopes import DirectoryEnvelopeStore, EnvelopeStore, StorageFull
 from sync.central.fleet import (
     DistrictRow,
@@ -721,4 +722,11 @@ def audit_alerts(previous: tuple[Any, Any] | None, heartbeat: Heartbeat) -> list
         return [("audit_rewound", f"audit sequence went back from {prev_seq} to {heartbeat.audit_seq}")]
     if heartbeat.audit_seq == prev_seq and heartbeat.audit_head != prev_head:
         return [("audit_broken", f"audit head changed at sequence {prev_seq}")]
+    if heartbeat.audit_sig and heartbeat.audit_seq > prev_seq:
+        # A signed head must come with the chain from the head central holds (packetformat.auditchain).
+        problem = segment_problem(
+            prev_seq, prev_head, list(heartbeat.audit_segment), heartbeat.audit_seq, heartbeat.audit_head
+        )
+        if problem is not None:
+            return [("audit_broken", f"the new audit head does not extend the previous one: {problem}")]
     return []

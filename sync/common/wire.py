@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from packetformat.auditchain import parse_segment
+
 API_PREFIX = "/v1"
 ENROLL_PATH = "/v1/enroll"
 RENEW_PATH = "/v1/renew"
@@ -84,6 +86,7 @@ MAX_VERSION_TEXT = 64
 MAX_TIME_TEXT = 40
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{5,18}(Z|[+-][0-9]{2}:?[0-9]{2})?")
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 def packet_path(packet_id: str) -> str:
@@ -205,6 +208,10 @@ class Heartbeat:
     cert_not_after: str = ""
     audit_head: str = ""
     audit_seq: int = 0
+    # The head signed with the station's identity key, and the chain entries since the head central
+    # last accepted (packetformat.auditchain); empty from agents older than both.
+    audit_sig: str = ""
+    audit_segment: tuple[tuple[int, str, str, str, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,6 +226,8 @@ class Heartbeat:
             "cert_not_after": self.cert_not_after,
             "audit_head": self.audit_head,
             "audit_seq": self.audit_seq,
+            **({"audit_sig": self.audit_sig} if self.audit_sig else {}),
+            **({"audit_segment": [list(e) for e in self.audit_segment]} if self.audit_segment else {}),
         }
 
     @classmethod
@@ -289,4 +298,6 @@ class Heartbeat:
             ),
             audit_head=text("audit_head", get("audit_head", (str,), optional=True) or "", 128, _HEX_RE),
             audit_seq=integer("audit_seq", get("audit_seq", (int,), optional=True) or 0, MAX_SEQ),
+            audit_sig=text("audit_sig", get("audit_sig", (str,), optional=True) or "", 200, _B64_RE),
+            audit_segment=tuple(parse_segment(get("audit_segment", (list,), optional=True) or [])),
         )
