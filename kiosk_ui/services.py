@@ -200,15 +200,13 @@ class KioskServices:
         )
 
     def _cert_expiry(self) -> dt.datetime | None:
-        for name in ("station.crt", "station.pem", "cert.pem"):
-            path = self.home.pki_dir / name
-            if path.is_file():
-                try:
-                    cert = x509.load_pem_x509_certificate(path.read_bytes())
-                except ValueError:
-                    return None
-                return cert.not_valid_after_utc
-        return None
+        path = self.home.pki.station_cert
+        if not path.is_file():
+            return None
+        try:
+            return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
+        except ValueError:
+            return None
 
     def _central_reachable(self) -> bool | None:
         """From the sync agent's last heartbeat result (the kiosk itself never dials out)."""

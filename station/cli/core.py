@@ -227,7 +227,7 @@ def status_data(home: StationHome) -> dict[str, Any]:
             "last_sync_at": last_sync,  # ISO 8601 UTC, written by the sync agent
             "sync_status": station.store.meta_get("sync_status"),
             "central_url": station.config.central_url or None,
-            "provisioned": (home.pki_dir / "station.crt").is_file(),
+            "provisioned": home.pki.station_cert.is_file(),
             "disk_free_bytes": station.free_bytes(home.root),
             "disk_floor_bytes": station.config.disk_floor_mb * 1024 * 1024,
             "retention_days": station.config.retention_days,

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from station.errors import StationError
+from station.home import PkiLayout
 from station.policy import load_policy_key, policy_in_force
 from station.sdnotify import Notifier
 from sync.agent.backoff import Backoff
@@ -142,10 +143,11 @@ class Credentials:
     @classmethod
     def load(cls, pki_dir: Path) -> Credentials:
         try:
-            ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
-            cert_path = pki_dir / "station.crt"
+            pki = PkiLayout(pki_dir)
+            ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+            cert_path = pki.station_cert
             x509.load_pem_x509_certificate(cert_path.read_bytes())
-            key = serialization.load_pem_public_key((pki_dir / "receipt.pub").read_bytes())
+            key = serialization.load_pem_public_key(pki.receipt_pub.read_bytes())
         except FileNotFoundError as exc:
             raise ProvisionError(
                 f"this station is not provisioned ({Path(exc.filename or '').name} missing): run"

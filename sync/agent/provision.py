@@ -259,7 +259,7 @@ def provision(
         cfg.station_id
         and station_id
         and cfg.station_id != station_id
-        and (home.pki_dir / "station.crt").exists()
+        and home.pki.station_cert.exists()
     ):
         raise ProvisionError(
             f"this station is already provisioned as {cfg.station_id}: decommission it first",
@@ -279,7 +279,7 @@ def provision(
 
     # 3: the identity key.
     keys = KeyStore(home, cfg.key_backend)
-    has_cert = (home.pki_dir / "station.crt").exists()
+    has_cert = home.pki.station_cert.exists()
     if keys.has(IDENTITY_KEY):
         if has_cert and not renew:
             raise ProvisionError(
@@ -344,23 +344,23 @@ def provision(
     check_station_cert(cert, ca, key, sid)
 
     # 5: install.
-    pki = home.pki_dir
-    write_atomic(pki / "ca.crt", ca_pem)
-    write_atomic(pki / "central-hpke.pub", wire.b64e(hpke_pub).encode() + b"\n")
-    write_atomic(pki / "central-hpke.suite", suite.encode() + b"\n")
+    pki = home.pki
+    write_atomic(pki.ca_cert, ca_pem)
+    write_atomic(pki.central_hpke_pub, wire.b64e(hpke_pub).encode() + b"\n")
+    write_atomic(pki.central_hpke_suite, suite.encode() + b"\n")
     write_atomic(
-        pki / "receipt.pub",
+        pki.receipt_pub,
         receipt_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
     if policy_key is not None:  # pinned: every policy bundle must verify with it
         write_atomic(
-            pki / "policy.pub",
+            pki.policy_pub,
             policy_key.public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             ),
         )
-    write_atomic(pki / "central-id", central_id.encode() + b"\n")
-    write_atomic(pki / "station.crt", _pem(cert))
+    write_atomic(pki.central_id, central_id.encode() + b"\n")
+    write_atomic(pki.station_cert, _pem(cert))
     cfg.station_id = sid
     cfg.central_url = central_url
     cfg.hpke_suite = suite
