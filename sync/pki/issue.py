@@ -22,11 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sync.common.wire import (
+    BACKOFFICE_URI_PREFIX,
     DEFAULT_CERT_DAYS,
     OPS_NAME_RE,
     OPS_URI_PREFIX,
     STATION_URI_PREFIX,
-    ops_uri,
     station_uri,
     valid_station_id,
 )
@@ -88,6 +88,12 @@ def station_id_of(cert: x509.Certificate) -> str | None:
     """The station id from a certificate's SAN URI, or None if it is not a station certificate."""
     ids = [u[len(STATION_URI_PREFIX) :] for u in uri_sans(cert) if u.startswith(STATION_URI_PREFIX)]
     return ids[0] if len(ids) == 1 and valid_station_id(ids[0]) else None
+
+
+def backoffice_name_of(cert: x509.Certificate) -> str | None:
+    """NAME of a ``urn:backoffice:NAME`` certificate (the downstream identity system), else None."""
+    names = [u[len(BACKOFFICE_URI_PREFIX) :] for u in uri_sans(cert) if u.startswith(BACKOFFICE_URI_PREFIX)]
+    return names[0] if len(names) == 1 and OPS_NAME_RE.match(names[0]) else None
 
 
 def ops_name_of(cert: x509.Certificate) -> str | None:
@@ -249,15 +255,18 @@ def issue_station_cert(
 
 
 def issue_ops_cert(
-    ca: CA, key: ec.EllipticCurvePrivateKey, name: str, *, days: float = 365
+    ca: CA, key: ec.EllipticCurvePrivateKey, name: str, *, days: float = 365, prefix: str = OPS_URI_PREFIX
 ) -> x509.Certificate:
+    """An ops client certificate (SAN ``urn:ops:NAME``; ``urn:backoffice:NAME`` for the identity system)."""
     if not OPS_NAME_RE.match(name):
         raise PKIError("an ops name is letters, digits, '.', '_', '-' (at most 64)")
+    if prefix not in (OPS_URI_PREFIX, BACKOFFICE_URI_PREFIX):
+        raise PKIError(f"unknown certificate kind {prefix!r}")
     return issue_leaf(
         ca,
         key.public_key(),
         common_name=name,
-        sans=[x509.UniformResourceIdentifier(ops_uri(name))],
+        sans=[x509.UniformResourceIdentifier(prefix + name)],
         eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
         days=days,
     )
