@@ -110,14 +110,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None)
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 3)
-    from kiosk_ui.devices import AutoCapture
+    from drivers.quality.face import AutoCapture
 
     with tempfile.TemporaryDirectory(dir=ROOT) as tmp:
         home_root = prepare(Path(tmp) / "station")
         results = [one_enrollment(home_root) for _ in range(runs)]
     baud = results[-1][1]
     floor_fingers = 10 * wire_seconds(baud)
-    floor_photo = AutoCapture.frames / FPS
+    floor_photo = AutoCapture().frames / FPS
     floor = floor_fingers + floor_photo
     per_step = {name: statistics.median(r[0][name] for r in results) for name in STEPS}
     totals = [sum(r[0].values()) for r in results]
@@ -130,7 +130,7 @@ def main() -> None:
     print(f"total {total:.2f} s (median; runs {', '.join(f'{t:.2f}' for t in totals)})")
     print(
         f"device-bound minimum {floor:.2f} s = ten images' wire time {floor_fingers:.2f} s at {baud} baud"
-        f" + the photo's {AutoCapture.frames} frames at {FPS:g} fps {floor_photo:.2f} s"
+        f" + the photo's {AutoCapture().frames} frames at {FPS:g} fps {floor_photo:.2f} s"
     )
     login_wire = wire_seconds(baud)
     print(

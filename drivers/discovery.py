@@ -8,18 +8,20 @@ accepts, so ``station device list`` output can be pasted into other commands.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from drivers.camera.enumerate import list_cameras
+from drivers.nb1010 import protocol as nb1010
+
 SYSFS = Path("/sys")
 
-# vendor:product -> (kind, name, URL scheme) of USB fingerprint scanners with a driver here
+# vendor:product -> (kind, model) of the USB fingerprint scanners with a driver here: the one table,
+# made from the ids each USB backend declares in its protocol module (hotplug reads it too).
 KNOWN_USB_SCANNERS: dict[str, tuple[str, str]] = {
-    "298d:1010": ("fingerprint", "NEXT Biometrics NB-1010-U"),
+    f"{nb1010.VENDOR_ID:04x}:{nb1010.PRODUCT_ID:04x}": ("fingerprint", nb1010.MODEL),
 }
 
 # USB-serial adapters commonly wired to R30x/ZFM modules (R305, R307, R503, AS608)
@@ -136,51 +138,11 @@ def usb_scanners(sysfs_root: Path = SYSFS) -> list[DiscoveredDevice]:
 # -- cameras -------------------------------------------------------------------------------------
 
 
-def _cameras_from_sysfs(sysfs_root: Path) -> list[DiscoveredDevice]:
-    v4l = sysfs_root / "class" / "video4linux"
-    try:
-        nodes = sorted(v4l.iterdir(), key=lambda p: (len(p.name), p.name))
-    except OSError:
-        return []
-    result = []
-    for node in nodes:
-        if not node.name.startswith("video"):
-            continue
-        index = _read(node / "index")
-        if index not in (None, "0"):
-            continue  # metadata or second stream of a camera already listed
-        name = _read(node / "name") or node.name
-        usb_id = _usb_id_of(node / "device", sysfs_root)
-        dev = f"/dev/{node.name}"
-        result.append(
-            DiscoveredDevice(url=f"camera://{dev}", kind="camera", name=name, usb_id=usb_id, path=dev)
-        )
-    return result
-
-
 def cameras(sysfs_root: Path = SYSFS) -> list[DiscoveredDevice]:
-    """Cameras: ``drivers.camera.enumerate.list_cameras`` when present, else sysfs."""
-    try:
-        module = importlib.import_module("drivers.camera.enumerate")
-        lister: Callable[..., Iterable[Any]] = module.list_cameras
-    except (ImportError, AttributeError):
-        return _cameras_from_sysfs(sysfs_root)
-    try:
-        takes_root = "sysfs_root" in inspect.signature(lister).parameters
-    except (TypeError, ValueError):
-        takes_root = False
-    if not takes_root and sysfs_root != SYSFS:
-        return _cameras_from_sysfs(sysfs_root)  # the camera helper cannot look at a test tree
-    found = lister(sysfs_root=sysfs_root) if takes_root else lister()
+    """Cameras, as the camera backend enumerates them (``drivers.camera.enumerate``)."""
     return [
-        DiscoveredDevice(
-            url=str(c.url),
-            kind="camera",
-            name=str(c.name),
-            usb_id=None if c.usb_id is None else str(c.usb_id),
-            path=None if c.path is None else str(c.path),
-        )
-        for c in found
+        DiscoveredDevice(url=c.url, kind="camera", name=c.name, usb_id=c.usb_id, path=c.path)
+        for c in list_cameras(sysfs_root=sysfs_root)
     ]
 
 

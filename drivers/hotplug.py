@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from drivers.discovery import KNOWN_USB_SCANNERS
+
 log = logging.getLogger(__name__)
 
 Action = Literal["add", "remove"]
@@ -33,8 +35,6 @@ Action = Literal["add", "remove"]
 SERIAL_GLOBS = ("/dev/serial/by-id/*", "/dev/ttyUSB*", "/dev/ttyACM*", "/dev/station-scanner")
 CAMERA_GLOBS = ("/dev/video*",)
 USB_SYSFS = "/sys/bus/usb/devices"
-# vendor:product of USB fingerprint scanners with a driver here
-KNOWN_USB_SCANNERS = {("298d", "1010"): "NEXT Biometrics NB-1010-U"}
 UDEV_SUBSYSTEMS = ("tty", "usb", "video4linux")
 
 
@@ -64,7 +64,7 @@ def _usb_scanners(sysfs: str = USB_SYSFS) -> Iterator[tuple[str, str, str]]:
             product = Path(dev, "idProduct").read_text().strip().lower()
         except OSError:
             continue
-        if (vendor, product) in KNOWN_USB_SCANNERS:
+        if f"{vendor}:{product}" in KNOWN_USB_SCANNERS:
             yield (f"usb://{vendor}:{product}", "fingerprint", dev)
 
 
@@ -128,7 +128,7 @@ def event_from_udev(device: Any, action_override: str | None = None) -> HotplugE
             parts = str(device.properties["PRODUCT"]).split("/")  # "298d/1010/xxx" in hex, no padding
             if len(parts) >= 2:
                 vendor, product = parts[0].zfill(4), parts[1].zfill(4)
-        if (vendor, product) in KNOWN_USB_SCANNERS:
+        if f"{vendor}:{product}" in KNOWN_USB_SCANNERS:
             return HotplugEvent(action, f"usb://{vendor}:{product}", "fingerprint", str(device.sys_path))
     return None
 

@@ -36,6 +36,7 @@ from kiosk_ui.pages.face import FacePage
 from kiosk_ui.pages.fingers import FingersPage
 from kiosk_ui.pages.login import LoginPage
 from kiosk_ui.pages.operators import OperatorsPage
+from kiosk_ui.pages.outcomes import OutcomesPage
 from kiosk_ui.pages.receipt import ReceiptPage
 from kiosk_ui.pages.review import ReviewPage
 from kiosk_ui.pages.status import StatusPage
@@ -63,7 +64,6 @@ QWidget#header QLabel { color: white; }
 QCheckBox::indicator, QRadioButton::indicator { width: 32px; height: 32px; }
 """
 
-ENROLL_STEPS = (Step.KIND_CONSENT, Step.DEMOGRAPHICS, Step.FACE, Step.FINGERS, Step.REVIEW)
 
 
 class _InputWatcher(QObject):
@@ -123,6 +123,8 @@ class KioskWindow(QMainWindow):
         self.step_label.setObjectName("stepLabel")
         self.new_btn = big_button()
         self.status_btn = big_button()
+        self.outcomes_btn = big_button()
+        self.outcomes_btn.setObjectName("outcomesButton")
         self.operators_btn = big_button()
         self.tech_btn = big_button()
         self.lock_btn = big_button()
@@ -134,6 +136,7 @@ class KioskWindow(QMainWindow):
         for b in (
             self.new_btn,
             self.status_btn,
+            self.outcomes_btn,
             self.operators_btn,
             self.tech_btn,
             self.lock_btn,
@@ -159,9 +162,10 @@ class KioskWindow(QMainWindow):
         self.status = StatusPage(ctx)
         self.technician = TechnicianPage(ctx, self.ring_log, self.trace)
         self.operators = OperatorsPage(ctx)
+        self.outcomes = OutcomesPage(ctx)
         self.pages: list[Page] = [
             self.login, self.consent, self.demographics, self.face, self.fingers, self.review,
-            self.receipt, self.status, self.technician, self.operators,
+            self.receipt, self.status, self.technician, self.operators, self.outcomes,
         ]  # fmt: skip
         self.step_pages: dict[Step, Page] = {
             Step.KIND_CONSENT: self.consent,
@@ -201,6 +205,8 @@ class KioskWindow(QMainWindow):
         self.lang_btn.clicked.connect(self.toggle_language)
         self.new_btn.clicked.connect(self.start_enrollment)
         self.status_btn.clicked.connect(lambda: self.show_page(self.status))
+        self.outcomes_btn.clicked.connect(lambda: self.show_page(self.outcomes))
+        self.outcomes.closed.connect(self.back_to_work)
         self.tech_btn.clicked.connect(lambda: self.show_page(self.technician))
         self.operators_btn.clicked.connect(lambda: self.show_page(self.operators))
         self.status.closed.connect(self.back_to_work)
@@ -274,6 +280,7 @@ class KioskWindow(QMainWindow):
         self.lang_btn.setFont(latin_font() if urdu else urdu_font())
         self.lock_btn.setText(t("hdr.lock"))
         self.status_btn.setText(t("hdr.status"))
+        self.outcomes_btn.setText(t("hdr.outcomes"))
         self.tech_btn.setText(t("hdr.tech"))
         self.operators_btn.setText(t("hdr.operators"))
         self.new_btn.setText(t("hdr.new"))
@@ -314,7 +321,10 @@ class KioskWindow(QMainWindow):
         self.operator_label.setText(self.ctx.tr.t("hdr.operator", op=op.operator_id) if op else "")
         self.lock_btn.setVisible(logged_in)
         self.status_btn.setVisible(logged_in)
-        self.new_btn.setVisible(logged_in and page in (self.status, self.technician, self.operators))
+        self.outcomes_btn.setVisible(logged_in)
+        self.new_btn.setVisible(
+            logged_in and page in (self.status, self.technician, self.operators, self.outcomes)
+        )
         self.tech_btn.setVisible(logged_in and op is not None and op.role is Role.TECHNICIAN)
         self.operators_btn.setVisible(logged_in and op is not None and op.role is Role.SUPERVISOR)
         w = self.ctx.wizard
@@ -351,7 +361,14 @@ class KioskWindow(QMainWindow):
         if self.ctx.wizard is not None:
             self.ctx.wizard.clear()
         self.ctx.new_wizard()
+        self._apply_central_settings()
         self.show_page(self.consent)
+
+    def _apply_central_settings(self) -> None:
+        """The idle lock central sets in its policy (station.toml's until central sent one)."""
+        in_force = self.ctx.services.last_policy
+        if in_force is not None and in_force.source == "central":
+            self.idle.seconds = float(in_force.policy.settings.idle_lock_seconds)
 
     def back_to_work(self) -> None:
         w = self.ctx.wizard

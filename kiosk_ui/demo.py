@@ -2,8 +2,8 @@
 
 * The station home is made as ``station init --demo`` makes it (keys, the encrypted queue, a stand-in
   central key until ``station provision``; ``scripts/demo.sh`` provisions it against a local central).
-* Devices: the protocol simulators ``sim://r30x`` and ``sim://camera`` when their drivers are
-  installed, else the in-process ``kiosk_ui.demo_devices`` (same interfaces, same errors).
+* Devices: the protocol simulators ``sim://r30x`` (on a pty) and ``sim://camera`` (the demo
+  portrait). The in-process doubles of ``kiosk_ui.demo_devices`` are for the kiosk's tests only.
 * A demo supervisor ``demo-sup`` (PIN 2468) and technician ``demo-tech`` (PIN 1357), whose finger is
   enrolled from the demo scanner itself; the demo banner shows these credentials.
 * Receipts go to ``<home>/receipts/last-receipt.pdf``.
@@ -11,13 +11,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
 from kiosk_ui import devices
@@ -34,13 +32,6 @@ DEMO_TECH_PIN = "1357"
 ASSETS = Path(__file__).parent / "assets"
 
 
-def _installed(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def ensure_demo_home(home: StationHome) -> DemoInfo:
     """Create (once) the demo station, its simulated devices' settings and the demo operators."""
     if not home.exists():
@@ -53,14 +44,8 @@ def ensure_demo_home(home: StationHome) -> DemoInfo:
     finger = demo_dir / "finger.png"
     if not finger.exists():
         Image.open(ASSETS / "demo-finger.png").save(finger)
-    if _installed("drivers.r30x.opener"):
-        scanner_url = f"sim://r30x?image={finger}&finger=1"
-    else:
-        scanner_url = "sim://kiosk-scanner?name=demo"
-    if _installed("drivers.camera.opener"):
-        camera_url = f"sim://camera?source={ASSETS / 'demo-portrait.png'}&fps=15"
-    else:
-        camera_url = "sim://kiosk-camera?name=demo"
+    scanner_url = f"sim://r30x?image={finger}&finger=1"
+    camera_url = f"sim://camera?source={ASSETS / 'demo-portrait.png'}&fps=15"
     wanted = replace(
         cfg,
         scanner_url=scanner_url,
@@ -69,7 +54,6 @@ def ensure_demo_home(home: StationHome) -> DemoInfo:
     )
     if wanted != cfg:
         home.save_config(wanted)
-    start_demo_devices(finger)
     directory = OperatorDirectory(OperatorFile.for_home(home, backend=wanted.key_backend))
     if directory.get(DEMO_OPERATOR) is None:
         template = enroll_from_scanner(wanted.scanner_url)
@@ -78,23 +62,6 @@ def ensure_demo_home(home: StationHome) -> DemoInfo:
             DEMO_TECHNICIAN, DEMO_TECH_PIN, Role.TECHNICIAN, templates=[template], created_by="demo"
         )
     return DemoInfo(DEMO_OPERATOR, DEMO_PIN)
-
-
-def start_demo_devices(finger: Path) -> None:
-    """Register the in-process demo scanner (finger on) and camera (the demo portrait)."""
-    import cv2
-
-    from kiosk_ui import demo_devices
-
-    if "demo" not in demo_devices.SCANNERS:
-        pixels = np.asarray(Image.open(finger).convert("L"))
-        control = demo_devices.ScannerControl(pixels)
-        control.finger_on()
-        demo_devices.SCANNERS["demo"] = control
-    if "demo" not in demo_devices.CAMERAS:
-        demo_devices.CAMERAS["demo"] = demo_devices.CameraControl(
-            cv2.imread(str(ASSETS / "demo-portrait.png"))
-        )
 
 
 def enroll_from_scanner(url: str) -> bytes:

@@ -1,9 +1,10 @@
-"""In-process simulated scanner and camera for the demo and the kiosk's tests.
+"""In-process scanner and camera doubles for the kiosk's tests (an explicit choice by URL).
 
 They implement the ``drivers.base`` interfaces, serve a given print / portrait, and can be unplugged and
-replugged like the real devices (the same errors from ``drivers.errors``). The demo prefers the
-protocol simulators ``sim://r30x`` and ``sim://camera`` when their drivers are installed; these take
-their place otherwise (URLs ``sim://kiosk-scanner?name=N`` and ``sim://kiosk-camera?name=N``).
+replugged at once from a test like the real devices (the same errors from ``drivers.errors``), where the
+protocol simulators would need a pty round trip. Only a station whose settings name
+``sim://kiosk-scanner?name=N`` or ``sim://kiosk-camera?name=N`` uses them; the demo runs the protocol
+simulators ``sim://r30x`` and ``sim://camera``.
 """
 
 from __future__ import annotations

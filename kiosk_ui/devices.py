@@ -8,13 +8,15 @@ the work (``drivers.url``, ``drivers.quality``, ``drivers.match``, ``drivers.por
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from drivers.base import Camera, FingerprintScanner
 from drivers.errors import DeviceError, DeviceUnplugged
+from drivers.quality.face import FaceReport
+from drivers.quality.face import check_face as run_face_checks
 from drivers.url import open_device
 
 log = logging.getLogger("kiosk.devices")
@@ -86,52 +88,9 @@ def finger_matches(enrolled: bytes, live: bytes) -> bool:
 
 
 # -- faces -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FaceCheck:
-    name: str
-    passed: bool
-    instruction_en: str
-    instruction_ur: str
-
-
-@dataclass(frozen=True)
-class FaceReport:
-    checks: tuple[FaceCheck, ...] = ()
-    all_passed: bool = False
-    face_box: tuple[int, int, int, int] | None = None  # x, y, w, h in frame pixels
-    eyes: tuple[tuple[int, int], ...] = ()
-
-    def first_failure(self) -> FaceCheck | None:
-        return next((c for c in self.checks if not c.passed), None)
-
-
 def check_face(frame: np.ndarray) -> FaceReport:
-    """The ICAO-style checks of ``drivers.quality.face``, in the shape the photo page draws."""
-    from drivers.quality.face import check_face as run_checks
-
-    report = run_checks(frame)
-    checks = tuple(
-        FaceCheck(c.name, bool(c.passed), c.instruction_en, c.instruction_ur) for c in report.checks
-    )
-    box = report.face_box
-    face_box = (int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box is not None else None
-    eyes = tuple((int(e[0]), int(e[1])) for e in report.eyes)
-    return FaceReport(checks=checks, all_passed=bool(report.all_passed), face_box=face_box, eyes=eyes)
-
-
-@dataclass
-class AutoCapture:
-    """Take the photo when every check passes on ``frames`` consecutive preview frames."""
-
-    frames: int = 5
-    streak: int = field(default=0)
-
-    def reset(self) -> None:
-        self.streak = 0
-
-    def feed(self, report: FaceReport) -> bool:
-        self.streak = self.streak + 1 if report.all_passed else 0
-        return self.streak >= self.frames  # stays true while it passes: a dropped frame loses nothing
+    """The ICAO-style checks of ``drivers.quality.face`` on one preview frame."""
+    return run_face_checks(frame)
 
 
 def portrait(frame: np.ndarray) -> tuple[bytes, dict[str, Any]]:

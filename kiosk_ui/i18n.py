@@ -52,6 +52,31 @@ STRINGS: dict[str, tuple[str, str]] = {
     "hdr.tech": ("Technician", "ٹیکنیشن"),
     "hdr.operators": ("Operators", "آپریٹرز"),
     "hdr.new": ("New enrollment", "نیا اندراج"),
+    "hdr.outcomes": ("Re-enroll list", "دوبارہ اندراج"),
+    # outcomes from central (no PII: tracking numbers, dates, reasons)
+    "out.title": ("Applications to re-enroll", "دوبارہ اندراج والی درخواستیں"),
+    "out.hint": (
+        "The central office sent these applications back. When the citizen returns with the receipt,"
+        " start a new enrollment.",
+        "مرکزی دفتر نے یہ درخواستیں واپس بھیجی ہیں۔ جب شہری رسید کے ساتھ واپس آئے تو نیا اندراج شروع کریں۔",
+    ),
+    "out.none": ("No application is waiting to be re-enrolled.", "کوئی درخواست دوبارہ اندراج کی منتظر نہیں۔"),
+    "out.tracking": ("Tracking number", "ٹریکنگ نمبر"),
+    "out.date": ("Date", "تاریخ"),
+    "out.reason": ("Reason", "وجہ"),
+    "out.lookup": ("Look up an application", "درخواست تلاش کریں"),
+    "out.look_up": ("Look up", "تلاش کریں"),
+    "out.accepted": ("Application {n} was accepted.", "درخواست {n} منظور ہو گئی۔"),
+    "out.reenroll": (
+        "Application {n} must be enrolled again: start a new enrollment.",
+        "درخواست {n} کا دوبارہ اندراج ضروری ہے: نیا اندراج شروع کریں۔",
+    ),
+    "out.rejected": ("Application {n} was rejected.", "درخواست {n} مسترد ہو گئی۔"),
+    "out.pending": (
+        "Application {n} is being processed: no decision yet.",
+        "درخواست {n} زیر کارروائی ہے: ابھی فیصلہ نہیں ہوا۔",
+    ),
+    "out.decided": ("Decided on {d}", "فیصلہ: {d}"),
     # steps
     "step.kind": ("Application", "درخواست"),
     "step.demo": ("Details", "کوائف"),

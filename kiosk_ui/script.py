@@ -219,6 +219,34 @@ def screenshot_all(window: KioskWindow, out_dir: Path, operator_id: str, pin: st
         if page is window.status:
             wait_until(lambda: window.status.snapshot is not None, 20, "status")
         grab(name)
+    demo_outcome(window, receipt.packet_id)
+    window.show_page(window.outcomes)
+    wait_until(lambda: bool(window.outcomes.rows), 20, "re-enroll list")
+    grab("reenroll")
+    type_into(window.outcomes.tracking, receipt.tracking_number)
+    window.outcomes.lookup_btn.click()
+    wait_until(lambda: window.outcomes.result is not None, 20, "lookup")
+    grab("lookup")
     window.lock(idle=True)
     grab("locked")
     return written
+
+
+def demo_outcome(window: KioskWindow, packet_id: str) -> None:
+    """For the demo's screenshots: central's answer for the demo packet, as the agent would store it.
+
+    A demo station has no central; a throwaway key signs a real outcome list ("re-enroll: fingerprint
+    quality") and the station's own code verifies and stores it.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from station.outcomes import install_outcomes
+    from station.policy.signed import OUTCOMES, sign_document
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    station = window.ctx.services.station()
+    item = {"seq": 1, "packet_id": packet_id, "outcome": "re-enroll", "reason": "finger_quality", "note": "",
+            "decided_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+    doc = {"station_id": station.station_id, "after": 0, "more": False, "outcomes": [item]}
+    install_outcomes(station.store, station.audit, sign_document(OUTCOMES, doc, key), key.public_key(),
+                     station_id=station.station_id)  # fmt: skip

@@ -29,7 +29,9 @@ from station.auth import (
 from station.enrollment import Enrollment
 from station.errors import StationError
 from station.home import StationConfig, StationHome
+from station.outcomes import Lookup, Outcome
 from station.policy import BUILTIN_IN_FORCE, InForce, policy_in_force
+from station.policy.roster import OperatorDisabled, ensure_operator_allowed
 from station.wizard import Receipt, make_receipt
 
 log = logging.getLogger("kiosk.services")
@@ -67,6 +69,7 @@ class KioskServices:
             matcher = devices.finger_matches
         self.matcher = matcher
         self._station: Any = None
+        self.last_policy: InForce | None = None  # what the last policy() call found
 
     # -- audit -------------------------------------------------------------------------------------
     def audit(self, event: str, **fields: str | int) -> None:
@@ -86,10 +89,16 @@ class KioskServices:
     # -- login -------------------------------------------------------------------------------------
     def check_pin(self, operator_id: str, pin: str) -> PendingLogin:
         try:
-            return self.operators.check_pin(operator_id, pin)
+            pending = self.operators.check_pin(operator_id, pin)
         except AuthError as exc:
             self.audit("auth.failed", operator=self._known(operator_id), step="pin", code=exc.code)
             raise
+        try:  # the roster from central, as of the sync agent's last heartbeat
+            ensure_operator_allowed(self.policy(), operator_id)
+        except OperatorDisabled as exc:
+            self.audit("auth.failed", operator=operator_id, step="roster", code=exc.code)
+            raise
+        return pending
 
     def check_finger(self, pending: PendingLogin, live_template: bytes) -> Operator:
         operator_id = pending.operator.operator_id
@@ -148,10 +157,24 @@ class KioskServices:
     def policy(self) -> InForce:
         """The policy in force (the built-in default when the queue cannot be read or none came yet)."""
         try:
-            return policy_in_force(self.station().store)
+            self.last_policy = policy_in_force(self.station().store)
         except StationError as exc:
             log.warning("policy: %s; using the built-in default", exc.code)
-            return BUILTIN_IN_FORCE
+            self.last_policy = BUILTIN_IN_FORCE
+        return self.last_policy
+
+    # -- outcomes from central -----------------------------------------------------------------------
+    def reenroll_list(self) -> list[Outcome]:
+        """The applications central sent back for re-enrollment (tracking number, date, reason)."""
+        from station.outcomes import to_reenroll
+
+        return to_reenroll(self.station().store)
+
+    def lookup(self, tracking: str) -> Lookup:
+        """What became of the application with this tracking number (a packet of this station)."""
+        from station.outcomes import lookup
+
+        return lookup(self.station().store, tracking)
 
     # -- status ------------------------------------------------------------------------------------
     def status(self) -> StatusSnapshot:
@@ -164,9 +187,6 @@ class KioskServices:
             counts = dict(store.counts())
             raw = store.meta_get("last_sync_at")  # ISO 8601 UTC, written by the sync agent
             last_sync = dt.datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp() if raw else None
-        except ImportError:
-            problem = "The queue is not available in this build: queue counts cannot be shown."
-            log.warning("status: store module missing")
         except Exception as exc:  # shown on the status screen; the code only is logged
             problem = getattr(exc, "message", str(exc))
             log.warning("status: %s", getattr(exc, "code", type(exc).__name__))
@@ -180,15 +200,13 @@ class KioskServices:
         )
 
     def _cert_expiry(self) -> dt.datetime | None:
-        for name in ("station.crt", "station.pem", "cert.pem"):
-            path = self.home.pki_dir / name
-            if path.is_file():
-                try:
-                    cert = x509.load_pem_x509_certificate(path.read_bytes())
-                except ValueError:
-                    return None
-                return cert.not_valid_after_utc
-        return None
+        path = self.home.pki.station_cert
+        if not path.is_file():
+            return None
+        try:
+            return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
+        except ValueError:
+            return None
 
     def _central_reachable(self) -> bool | None:
         """From the sync agent's last heartbeat result (the kiosk itself never dials out)."""

@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnplugged
+from drivers.quality.face import AutoCapture, FaceReport
 from kiosk_ui import devices
 from kiosk_ui.encoder import Encoder
 
@@ -308,11 +309,11 @@ class ScannerWorker(_DeviceWorkerBase):
 
 @dataclass(frozen=True)
 class FrameResult:
-    """A preview frame with its face checks (a :class:`devices.FaceReport`)."""
+    """A preview frame with its face checks (a :class:`drivers.quality.face.FaceReport`)."""
 
     seq: int
     image: QImage
-    report: devices.FaceReport
+    report: FaceReport
     capture_now: bool
     frame: np.ndarray
 
@@ -332,7 +333,7 @@ class CameraWorker(_DeviceWorkerBase):
         self._timer: QTimer | None = None
         self._interval = max(10, 1000 // fps)
         self._preview = False
-        self._auto = devices.AutoCapture()
+        self._auto = AutoCapture()
         self.frames_seen = 0
         self.frames_dropped = 0
 

@@ -4,12 +4,17 @@ An enrollment document (a dict) becomes deterministic CBOR, is sealed with HPKE 
 central office's public key and signed by the station's identity key (ECDSA P-256)::
 
     envelope = CBOR array (no tags) [FORMAT_VERSION, header_bytes, enc_and_ct, signature]
-    header   = canonical CBOR map {v, packet_id, station_id, created_at, suite, ct_len}
+    header   = canonical CBOR map {v, packet_id, station_id, created_at, suite, ct_len, summary}
+    summary  = {policy_version, kind, age_band, face, fingers_captured, finger_exceptions, iris, signoffs}
     signature = ECDSA-P256-SHA256(b"enrollment-station/packet/v1" || len || header || len || enc_and_ct)
 
 The header is bound into the HPKE key schedule (``info``), so a header cannot be swapped onto
 another ciphertext; the signature covers header and ciphertext, so nothing can be changed or
-re-signed by another station unnoticed. Suites: ``x25519`` (DHKEM-X25519, HKDF-SHA256,
+re-signed by another station unnoticed. Version 2 adds ``summary`` to the signed plaintext header: what
+central can check of a packet against the policy it was captured under without opening it (no PII:
+the policy version, the application kind and age band as codes, and counts: face 0/1, fingers
+captured, finger exceptions, iris, supervisor sign-offs). Version 1 (no summary) is still read.
+Suites: ``x25519`` (DHKEM-X25519, HKDF-SHA256,
 AES-256-GCM) and ``mlkem768-x25519`` (the ML-KEM-768 + X25519 hybrid KEM, same KDF and AEAD).
 
 Parsing is strict and linear-time: the envelope and its header are read with a fixed-shape reader
@@ -38,14 +43,32 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from packetformat.cbor import CborError, Limits, Reader, canonical_key_order, decode
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1 has no summary in its header
 MAX_PACKET_BYTES = 8 * 1024 * 1024
 SUITES = ("x25519", "mlkem768-x25519")
 _DOMAIN = b"enrollment-station/packet/v1"
 _HEADER_TEXT = {"packet_id": 36, "station_id": 128, "suite": 32}  # text fields and their byte limits
-_HEADER_ORDER = canonical_key_order(["v", "packet_id", "station_id", "created_at", "suite", "ct_len"])
+_HEADER_KEYS_V1 = ["v", "packet_id", "station_id", "created_at", "suite", "ct_len"]
+_HEADER_ORDER = {
+    1: canonical_key_order(_HEADER_KEYS_V1),
+    2: canonical_key_order([*_HEADER_KEYS_V1, "summary"]),
+}
+_SUMMARY_TEXT = {"kind": 32, "age_band": 16}
+_SUMMARY_ORDER = canonical_key_order(
+    [
+        "policy_version",
+        "kind",
+        "age_band",
+        "face",
+        "fingers_captured",
+        "finger_exceptions",
+        "iris",
+        "signoffs",
+    ]
+)
 _MAX_HEADER = 1024
-_HEADER_LIMITS = Limits(max_bytes=_MAX_HEADER, max_depth=1, max_items=13)
+_HEADER_LIMITS = Limits(max_bytes=_MAX_HEADER, max_depth=2, max_items=40)
 # A sealed enrollment document: a few hundred items, nested a few levels (face checks are nested).
 DOCUMENT_LIMITS = {"max_depth": 16, "max_items": 65536}
 _MAX_SIG = 80  # DER ECDSA P-256 signatures are at most 72 bytes
@@ -66,6 +89,32 @@ class PacketError(Exception):
 
 
 @dataclass(frozen=True)
+class PacketSummary:
+    """The non-PII capture summary a version-2 header carries (signed, in plaintext)."""
+
+    policy_version: int
+    kind: str
+    age_band: str
+    face: int
+    fingers_captured: int
+    finger_exceptions: int
+    iris: int
+    signoffs: int
+
+    def to_map(self) -> dict[str, int | str]:
+        return {
+            "policy_version": self.policy_version,
+            "kind": self.kind,
+            "age_band": self.age_band,
+            "face": self.face,
+            "fingers_captured": self.fingers_captured,
+            "finger_exceptions": self.finger_exceptions,
+            "iris": self.iris,
+            "signoffs": self.signoffs,
+        }
+
+
+@dataclass(frozen=True)
 class PacketHeader:
     version: int
     packet_id: str
@@ -73,19 +122,20 @@ class PacketHeader:
     created_at: int
     suite: str
     ct_len: int
+    summary: PacketSummary | None = None  # version 2 only
 
     def to_cbor(self) -> bytes:
-        return cbor2.dumps(
-            {
-                "v": self.version,
-                "packet_id": self.packet_id,
-                "station_id": self.station_id,
-                "created_at": self.created_at,
-                "suite": self.suite,
-                "ct_len": self.ct_len,
-            },
-            canonical=True,
-        )
+        fields: dict[str, object] = {
+            "v": self.version,
+            "packet_id": self.packet_id,
+            "station_id": self.station_id,
+            "created_at": self.created_at,
+            "suite": self.suite,
+            "ct_len": self.ct_len,
+        }
+        if self.summary is not None:
+            fields["summary"] = self.summary.to_map()
+        return cbor2.dumps(fields, canonical=True)
 
 
 @dataclass(frozen=True)
@@ -219,8 +269,12 @@ def seal(
     suite: str = "x25519",
     created_at: int | None = None,
     max_size: int = MAX_PACKET_BYTES,
+    summary: PacketSummary | None = None,
 ) -> SealedPacket:
-    """Seal ``document`` for central and sign it; the station cannot open the result."""
+    """Seal ``document`` for central and sign it; the station cannot open the result.
+
+    With ``summary`` the packet is version 2 (the summary signed in its header); without, version 1.
+    """
     if suite not in SUITES:
         raise PacketError(f"unknown HPKE suite {suite!r}")
     if not isinstance(identity_key.curve, ec.SECP256R1):
@@ -231,13 +285,16 @@ def seal(
     plaintext = cbor2.dumps(document, canonical=True)
     # AES-GCM adds a 16-byte tag; the KEM adds its encapsulated key.
     ct_len = _kem(suite).enc_length() + len(plaintext) + 16
-    header = PacketHeader(FORMAT_VERSION, packet_id, station_id, created, suite, ct_len)
+    version = 1 if summary is None else FORMAT_VERSION
+    if summary is not None:
+        _check_summary(summary)
+    header = PacketHeader(version, packet_id, station_id, created, suite, ct_len, summary)
     header_bytes = header.to_cbor()
     ciphertext = _suite(suite).encrypt(plaintext, public, info=_info(header_bytes))
     if len(ciphertext) != ct_len:  # pragma: no cover - guards our own length arithmetic
         raise PacketError("internal error: unexpected HPKE ciphertext length")
     signature = identity_key.sign(_signed_bytes(header_bytes, ciphertext), ec.ECDSA(hashes.SHA256()))
-    envelope = cbor2.dumps([FORMAT_VERSION, header_bytes, ciphertext, signature], canonical=True)
+    envelope = cbor2.dumps([version, header_bytes, ciphertext, signature], canonical=True)
     if len(envelope) > max_size:
         raise PacketError(f"the packet is {len(envelope)} bytes, over the {max_size}-byte limit")
     return SealedPacket(packet_id=packet_id, envelope=envelope, created_at=created)
@@ -257,15 +314,61 @@ def _cbor_failure(what: str, exc: CborError) -> PacketError:
     return PacketError(message, code=f"packet.{exc.code}")
 
 
-def _parse_header(header_bytes: bytes) -> PacketHeader:
+def _check_summary(summary: PacketSummary) -> None:
+    counts = (
+        summary.face,
+        summary.fingers_captured,
+        summary.finger_exceptions,
+        summary.iris,
+        summary.signoffs,
+    )
+    if summary.face not in (0, 1) or not all(0 <= n <= 10 for n in counts[1:4]) or not 0 <= counts[4] <= 64:
+        raise PacketError("header: summary counts out of range", code="packet.summary")
+    if summary.fingers_captured + summary.finger_exceptions > 10 or not 0 <= summary.policy_version < 2**53:
+        raise PacketError("header: summary counts out of range", code="packet.summary")
+    for text in (summary.kind, summary.age_band):
+        if not text or not text.isascii() or not text.isprintable():
+            raise PacketError("header: summary codes must be printable ASCII", code="packet.summary")
+
+
+def _read_summary(r: Reader) -> PacketSummary:
+    r.map(len(_SUMMARY_ORDER), "header summary")
+    raw: dict[str, int | str] = {}
+    for key in _SUMMARY_ORDER:
+        r.key(key)
+        if key in _SUMMARY_TEXT:
+            raw[key] = r.text(f"summary field {key}", _SUMMARY_TEXT[key])
+        else:
+            raw[key] = r.uint(f"summary field {key}", 2**53 - 1)
+    summary = PacketSummary(
+        policy_version=int(raw["policy_version"]),
+        kind=str(raw["kind"]),
+        age_band=str(raw["age_band"]),
+        face=int(raw["face"]),
+        fingers_captured=int(raw["fingers_captured"]),
+        finger_exceptions=int(raw["finger_exceptions"]),
+        iris=int(raw["iris"]),
+        signoffs=int(raw["signoffs"]),
+    )
+    _check_summary(summary)
+    return summary
+
+
+def _parse_header(header_bytes: bytes, expected_version: int = FORMAT_VERSION) -> PacketHeader:
     """The header map, read field by field in its one canonical order (nothing else is decoded)."""
+    order = _HEADER_ORDER.get(expected_version)
+    if order is None:
+        raise PacketError(f"header: format version {expected_version} is not supported")
+    summary: PacketSummary | None = None
     try:
         r = Reader(header_bytes, _HEADER_LIMITS)
-        r.map(len(_HEADER_ORDER), "header")
+        r.map(len(order), "header")
         raw: dict[str, int | str] = {}
-        for key in _HEADER_ORDER:
+        for key in order:
             r.key(key)
-            if key in _HEADER_TEXT:
+            if key == "summary":
+                summary = _read_summary(r)
+            elif key in _HEADER_TEXT:
                 raw[key] = r.text(f"header field {key}", _HEADER_TEXT[key])
             else:
                 raw[key] = r.uint(f"header field {key}")
@@ -274,8 +377,8 @@ def _parse_header(header_bytes: bytes) -> PacketHeader:
         raise _cbor_failure("header", exc) from None
     version, created_at, ct_len = int(raw["v"]), int(raw["created_at"]), int(raw["ct_len"])
     packet_id, station_id, suite = str(raw["packet_id"]), str(raw["station_id"]), str(raw["suite"])
-    if version != FORMAT_VERSION:
-        raise PacketError(f"header: format version {version} is not supported")
+    if version != expected_version:
+        raise PacketError(f"header: format version {version} is not the envelope's {expected_version}")
     if suite not in SUITES:
         raise PacketError("header: unknown suite")
     if not (0 < len(station_id) <= 128) or not station_id.isprintable():
@@ -283,7 +386,7 @@ def _parse_header(header_bytes: bytes) -> PacketHeader:
     if not (0 <= created_at < 2**40):
         raise PacketError("header: created_at out of range")
     _check_uuid7(packet_id)
-    header = PacketHeader(version, packet_id, station_id, created_at, suite, ct_len)
+    header = PacketHeader(version, packet_id, station_id, created_at, suite, ct_len, summary)
     if header.to_cbor() != header_bytes:  # the reader is canonical-only: this is a second lock
         raise PacketError("header: not in canonical form")
     return header
@@ -308,7 +411,7 @@ def parse(envelope: bytes, *, max_size: int = MAX_PACKET_BYTES) -> Envelope:
         r = Reader(data, Limits(max_bytes=max_size, max_depth=1, max_items=5))
         r.array(4, "envelope")
         version = r.uint("envelope version")
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise PacketError("unsupported envelope version", code="packet.version")
         header_bytes = r.bytes_("header", _MAX_HEADER)
         ciphertext = r.bytes_("ciphertext", max_size)
@@ -318,7 +421,7 @@ def parse(envelope: bytes, *, max_size: int = MAX_PACKET_BYTES) -> Envelope:
         raise _cbor_failure("envelope", exc) from None
     if len(signature) < 8:
         raise PacketError("signature has an impossible length")
-    header = _parse_header(header_bytes)
+    header = _parse_header(header_bytes, version)
     if header.ct_len != len(ciphertext) or len(ciphertext) <= _kem(header.suite).enc_length() + 16:
         raise PacketError("ciphertext length does not match the header")
     return Envelope(header=header, header_bytes=header_bytes, ciphertext=ciphertext, signature=signature)

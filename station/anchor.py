@@ -136,24 +136,3 @@ def check(store: Store, key: bytes) -> None:
         raise _refusal(f"the queue's audit entry #{anchor.seq} is not the one the station wrote")
     if store.meta_get(META_KEY) is None:
         store.meta_set(META_KEY, "1")
-
-
-def acknowledge(store: Store, key: bytes) -> tuple[int, int]:
-    """Accept the queue as it is: audit both heads, move the anchor to the queue's head.
-
-    Returns (the anchor's number, the queue's number) as they were."""
-    from station.audit import AuditLog
-
-    path = anchor_path(store)
-    try:
-        anchor = read_anchor(path, key)
-        was = anchor.seq if anchor is not None else -1
-    except RolledBack:
-        was = -2  # damaged or foreign
-    seq, _ = _head(store)
-    entry = AuditLog(store).append("audit.rollback_acknowledged", anchor_seq=was, queue_seq=seq, by="cli")
-    with store.transaction() as conn:
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, '1')", (META_KEY,))
-    path.unlink(missing_ok=True)
-    write_anchor(path, key, entry.seq, entry.hash)
-    return was, seq

@@ -12,13 +12,13 @@ or any free text, is refused with :class:`AuditError`: a programming mistake mus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from packetformat.auditchain import entry_hash as chain_entry_hash
 from station.errors import StationError
 from station.store import Store
 
@@ -62,8 +62,8 @@ class VerifyResult:
 
 
 def entry_hash(prev: str, seq: int, at: float, event: str, fields_json: str) -> str:
-    body = json.dumps([seq, repr(at), event, fields_json], ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(bytes.fromhex(prev) + body.encode("ascii")).hexdigest()
+    """The entry's hash (``packetformat.auditchain``, which central uses to check segments)."""
+    return chain_entry_hash(prev, seq, repr(at), event, fields_json)
 
 
 def _check(event: str, fields: dict[str, str | int]) -> str:

@@ -1,7 +1,8 @@
 """Commit an enrollment: validate, seal for central, sign, and queue it with its audit event.
 
-Validation is against the policy in force (``station.policy.policy_in_force``), and the packet records
-that policy's version.
+Validation is against the policy in force (``station.policy.policy_in_force``); the packet records that
+policy's version in its document and, with the non-PII capture summary, in its signed header (format 2),
+so central can check it against the policy without opening it.
 
 The packet row and the ``enrollment.commit`` audit entry are written in one transaction: after a
 power cut either both exist or neither does. Nothing of the plaintext is written anywhere.
@@ -13,9 +14,10 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from packetformat.packet import packet_digest, seal
+from packetformat.packet import PacketSummary, packet_digest, seal
 from station.enrollment import Enrollment, ensure_valid
 from station.policy import policy_in_force
+from station.policy.rules import summary_of
 from station.session import Station
 
 
@@ -36,6 +38,7 @@ def commit_enrollment(station: Station, enrollment: Enrollment) -> Committed:
     if enrollment.policy_version != policy.version:
         enrollment = dataclasses.replace(enrollment, policy_version=policy.version)
     ensure_valid(enrollment, policy=policy)
+    summary = summary_of(policy, enrollment)
     public, suite = station.central_public_key()
     document = enrollment.to_document()
     sealed = seal(
@@ -45,6 +48,16 @@ def commit_enrollment(station: Station, enrollment: Enrollment) -> Committed:
         recipient_public_key=public,
         suite=suite,
         created_at=int(time.time()),
+        summary=PacketSummary(
+            policy_version=summary.policy_version,
+            kind=summary.kind,
+            age_band=summary.age_band,
+            face=int(summary.face),
+            fingers_captured=summary.fingers_captured,
+            finger_exceptions=summary.finger_exceptions,
+            iris=summary.iris,
+            signoffs=summary.signoffs,
+        ),
     )
     digest = packet_digest(sealed.envelope)
     with station.store.transaction():

@@ -92,11 +92,8 @@ def check_disk(ctx: DoctorContext) -> Finding:
 
 
 def station_certificate_path(home: StationHome) -> Path | None:
-    for name in ("station.crt", "station-cert.pem", "cert.pem", "station.pem"):
-        path = home.pki_dir / name
-        if path.is_file():
-            return path
-    return None
+    path = home.pki.station_cert
+    return path if path.is_file() else None
 
 
 def load_certificate(home: StationHome) -> x509.Certificate | None:
@@ -218,7 +215,7 @@ def check_central_reachable(ctx: DoctorContext) -> Finding:
     try:
         with socket.create_connection((host, port), timeout=5) as sock:
             tls = ssl.create_default_context()
-            ca = ctx.home.pki_dir / "ca.crt"
+            ca = ctx.home.pki.ca_cert
             if ca.is_file():
                 tls = ssl.create_default_context(cafile=str(ca))
             with tls.wrap_socket(sock, server_hostname=host):

@@ -82,6 +82,49 @@ class StationConfig:
 
 
 @dataclass(frozen=True)
+class PkiLayout:
+    """The station's PKI files, all in one folder: the one place their names are written.
+
+    ``station provision`` writes them, the agent, the doctor, the kiosk and the CLI read them.
+    """
+
+    dir: Path
+
+    @property
+    def station_cert(self) -> Path:
+        """The station's TLS client certificate (its key is the identity key in ``keys/``)."""
+        return self.dir / "station.crt"
+
+    @property
+    def ca_cert(self) -> Path:
+        """Central's CA, pinned at provisioning."""
+        return self.dir / "ca.crt"
+
+    @property
+    def central_hpke_pub(self) -> Path:
+        """Central's HPKE public key (base64), what packets are sealed to."""
+        return self.dir / "central-hpke.pub"
+
+    @property
+    def central_hpke_suite(self) -> Path:
+        return self.dir / "central-hpke.suite"
+
+    @property
+    def receipt_pub(self) -> Path:
+        """Central's receipt-signing key (Ed25519, PEM)."""
+        return self.dir / "receipt.pub"
+
+    @property
+    def policy_pub(self) -> Path:
+        """Central's policy-signing key (Ed25519, PEM), pinned at provisioning."""
+        return self.dir / "policy.pub"
+
+    @property
+    def central_id(self) -> Path:
+        return self.dir / "central-id"
+
+
+@dataclass(frozen=True)
 class StationHome:
     """The files of one station under its home directory."""
 
@@ -109,6 +152,11 @@ class StationHome:
     def pki_dir(self) -> Path:
         """Station certificate, central CA, central HPKE and receipt-signing public keys."""
         return self.root / "pki"
+
+    @property
+    def pki(self) -> PkiLayout:
+        """The files in :attr:`pki_dir`, by what they are."""
+        return PkiLayout(self.pki_dir)
 
     @property
     def log_dir(self) -> Path:

@@ -21,7 +21,6 @@ from station.home import StationConfig, StationHome
 from station.keys import KeyStore
 from station.store import Store
 
-CENTRAL_HPKE_NAME = "central-hpke.pub"
 DEMO_RECIPIENT_NAME = "demo-recipient.key"  # only in demo homes: lets the demo open its own packets
 STATION_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -69,7 +68,7 @@ class Station:
 
     def central_public_key(self) -> tuple[bytes, str]:
         """The central office's HPKE public key and its suite (from provisioning, or the demo's)."""
-        path = self.home.pki_dir / CENTRAL_HPKE_NAME
+        path = self.home.pki.central_hpke_pub
         if not path.is_file():
             raise StationError(
                 "This station has no central office key yet: provision it ('station provision') before"
@@ -124,7 +123,7 @@ def open_station(home: StationHome, *, integrity_check: bool = True, rollback_ch
 def write_central_public_key(home: StationHome, public: bytes) -> None:
     recipient_suite_of(public)  # refuses a malformed key
     home.pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = home.pki_dir / CENTRAL_HPKE_NAME
+    path = home.pki.central_hpke_pub
     tmp = path.with_suffix(".tmp")
     tmp.write_text(base64.b64encode(public).decode("ascii") + "\n", encoding="ascii")
     tmp.replace(path)

@@ -72,7 +72,13 @@ CONSENT_FIELDS = ("kind", "purpose", "consent")
 DEMOGRAPHIC_FIELDS = tuple(f.name for f in fields(Demographics) if f.name not in CONSENT_FIELDS)
 ALL_FIELDS = CONSENT_FIELDS + DEMOGRAPHIC_FIELDS
 # Fields whose check depends on another field: re-check them when that one changes.
-_DEPENDENTS: dict[str, tuple[str, ...]] = {"gender": ("cnic",), "cnic": ("parent_cnic",)}
+_DEPENDENTS: dict[str, tuple[str, ...]] = {
+    "gender": ("cnic",),
+    "cnic": ("parent_cnic",),
+    "district": ("tehsil", "union_council"),
+    "tehsil": ("union_council",),
+    "kind": ("date_of_birth",),
+}
 
 DEFAULT_MIN_QUALITY = BUILTIN.fingers.threshold
 DEFAULT_MAX_ATTEMPTS = BUILTIN.fingers.attempts
@@ -190,6 +196,15 @@ class Wizard:
 
     def __post_init__(self) -> None:
         self.values.setdefault("purpose", self.purpose)
+        for name, value in self._preset().items():
+            self.values.setdefault(name, value)
+
+    def _preset(self) -> dict[str, str]:
+        """The station's own district, tehsil and union council, preselected from central's registry."""
+        place = self.policy.place_of(self.station_id)
+        if place is None:
+            return {}
+        return {"district": place.district, "tehsil": place.tehsil, "union_council": place.union_council}
 
     # -- the policy --------------------------------------------------------------------------------
     @property
@@ -230,6 +245,19 @@ class Wizard:
 
     def offered_kinds(self) -> list[ApplicationKind]:
         return [k for k in ApplicationKind if k in self.policy.kinds]
+
+    def place_choices(self, name: str) -> list[str]:
+        """The names the policy lists for ``district``, ``tehsil`` (of the district chosen) or
+        ``union_council`` (of the tehsil chosen); empty when the policy has no lists (typed freely)."""
+        if name == "district":
+            return [d.en for d in self.policy.locations]
+        district = self.policy.district(str(self.values.get("district", "")).strip())
+        if district is None:
+            return []
+        if name == "tehsil":
+            return [t.en for t in district.children]
+        tehsil = district.child(str(self.values.get("tehsil", "")).strip())
+        return [u.en for u in tehsil.children] if tehsil is not None and name == "union_council" else []
 
     def needs(self, step: Step) -> bool:
         """Whether ``step`` is part of this enrollment (face and fingers depend on the age band)."""
@@ -567,11 +595,16 @@ class Wizard:
     # -- PII ---------------------------------------------------------------------------------------
     @property
     def holds_pii(self) -> bool:
-        named = {k: v for k, v in self.values.items() if k != "purpose" and v not in ("", None, False)}
+        preset = self._preset()
+        named = {
+            k: v
+            for k, v in self.values.items()
+            if k != "purpose" and v not in ("", None, False) and preset.get(k) != v
+        }
         return bool(named or self.face or self.fingers or self._finger_state)
 
     def _forget(self) -> None:
-        self.values = {"purpose": self.purpose}
+        self.values = {"purpose": self.purpose, **self._preset()}
         self.face = None
         self.fingers = {}
         self._finger_state = {}

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from packetformat.packet import FORMAT_VERSION, PacketHeader, _signed_bytes, parse, seal
+from packetformat.packet import PacketHeader, _signed_bytes, parse, seal
 from sync.central.authority import Authority, init_home
 from sync.central.home import CentralHome
 from sync.common.wire import HEADER_CHUNK_SHA256, HEADER_PACKET_SIZE, finalise_path, packet_path
@@ -150,9 +150,11 @@ def resigned_with_id(envelope: bytes, packet_id: str, key: ec.EllipticCurvePriva
     """The same ciphertext under another packet id, correctly signed by ``key``."""
     env = parse(envelope)
     h = env.header
-    header = PacketHeader(h.version, packet_id, h.station_id, h.created_at, h.suite, h.ct_len).to_cbor()
+    header = PacketHeader(
+        h.version, packet_id, h.station_id, h.created_at, h.suite, h.ct_len, h.summary
+    ).to_cbor()
     sig = key.sign(_signed_bytes(header, env.ciphertext), ec.ECDSA(hashes.SHA256()))
-    return cbor2.dumps([FORMAT_VERSION, header, env.ciphertext, sig], canonical=True)
+    return cbor2.dumps([h.version, header, env.ciphertext, sig], canonical=True)
 
 
 def put_chunk(

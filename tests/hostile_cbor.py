@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from packetformat.packet import (
-    FORMAT_VERSION,
     PacketHeader,
     _info,
     _kem,
@@ -65,9 +64,9 @@ def sealed_plaintext(
     created = int(time.time())
     packet_id = uuid7()
     ct_len = _kem(suite).enc_length() + len(plaintext) + 16
-    header = PacketHeader(FORMAT_VERSION, packet_id, station_id, created, suite, ct_len).to_cbor()
+    header = PacketHeader(1, packet_id, station_id, created, suite, ct_len).to_cbor()  # version 1: no summary
     ciphertext = _suite(suite).encrypt(
         plaintext, _public_key(recipient_public_key, suite), info=_info(header)
     )
     signature = identity_key.sign(_signed_bytes(header, ciphertext), ec.ECDSA(hashes.SHA256()))
-    return packet_id, cbor2.dumps([FORMAT_VERSION, header, ciphertext, signature], canonical=True)
+    return packet_id, cbor2.dumps([1, header, ciphertext, signature], canonical=True)

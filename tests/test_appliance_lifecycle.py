@@ -49,7 +49,14 @@ def test_devices_are_test_captured_before_the_token_is_spent(central: Central, t
     # A scanner with no finger on it: the test capture fails and nothing reaches central.
     token = central.token("demo-station")
     args = ["--central", central.ingest_url, "--enroll-url", central.enroll_url, "--token", token]
-    args += ["--ca-fingerprint", central.fingerprint, "--camera", CAMERA, "--scanner", "sim://r30x?timeout=0.5"]
+    args += [
+        "--ca-fingerprint",
+        central.fingerprint,
+        "--camera",
+        CAMERA,
+        "--scanner",
+        "sim://r30x?timeout=0.5",
+    ]
     failed = station_cli(home, "provision", *args, check=False)
     assert failed.returncode == 1
     assert "scanner test failed" in failed.stderr and "Nothing was sent to central" in failed.stderr

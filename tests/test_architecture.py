@@ -314,3 +314,25 @@ def test_station_modules_import_without_aiohttp() -> None:
 def test_console_commands_come_from_the_composition_root(command: str) -> None:
     scripts = {ep.name: ep.value for ep in metadata.distribution("enrollment-station").entry_points}
     assert scripts[command].startswith("enrollment_station.")
+
+
+PKI_FILE_NAMES = {
+    "station.crt",
+    "ca.crt",
+    "central-hpke.pub",
+    "central-hpke.suite",
+    "receipt.pub",
+    "policy.pub",
+}
+
+
+def test_station_pki_file_names_have_one_owner() -> None:
+    """Only ``station.home.PkiLayout`` names the station's PKI files; everything else asks it."""
+    wrong = []
+    for module, path in MODULES.items():
+        if module == "station.home" or not module.startswith(("station", "sync.agent", "kiosk_ui")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in PKI_FILE_NAMES:
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} names {node.value!r}")
+    assert not wrong, "\n".join(wrong)

@@ -11,6 +11,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from packetformat.packet import uuid7
 from sync.central.fleet import DistrictRow, Location
+from sync.central.home import CentralHome
 from sync.central.metrics import OTHER, fold_districts
 from sync.central.storage import SqliteStorage
 from sync.common.wire import Heartbeat, packet_path
-from tests.central_support import REPO, CentralProcess, http_client, make_home, sealed, station_client, upload
+from tests.central_support import (
+    REPO,
+    CentralProcess,
+    Client,
+    http_client,
+    make_home,
+    sealed,
+    station_client,
+    upload,
+)
 
 RULES = REPO / "packaging" / "prometheus" / "central-alerts.yml"
 GRAFANA = REPO / "packaging" / "grafana" / "central-fleet.json"
@@ -30,8 +41,17 @@ NAME = re.compile(r"\bcentral_[a-z_]+\b")
 SUFFIXES = ("_bucket", "_count", "_sum", "_created")
 
 
+@dataclass
+class Ops:
+    home: CentralHome
+    server: CentralProcess
+    ops: Client
+    station: Client
+    metrics: str
+
+
 @pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def central_ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ops]:
     root = tmp_path_factory.mktemp("metrics")
     home = make_home(root / "home")
     now = time.time()
@@ -70,9 +90,42 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with http_client(ops, home) as http:
             r = http.get(f"{server.url}/metrics")
         assert r.status_code == 200
-        yield r.text
+        yield Ops(home, server, ops, station, r.text)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def scraped(central_ops: Ops) -> str:
+    return central_ops.metrics
+
+
+def test_ops_json_api_and_station_page(central_ops: Ops) -> None:
+    o = central_ops
+    with http_client(o.station, o.home) as http:  # a station certificate sees none of it
+        assert http.get(f"{o.server.url}/ops/v1/fleet").status_code == 403
+        assert http.get(f"{o.server.url}/dashboard/station/uc-001").status_code == 403
+    with http_client(o.ops, o.home) as http:
+        fleet = http.get(f"{o.server.url}/ops/v1/fleet", params={"district": "district 1", "page": "1"})
+        assert fleet.status_code == 200
+        body = fleet.json()
+        assert body["summary"]["stations"] == 50 and body["total"] == 50 and body["page_size"] == 50
+        first = body["stations"][0]
+        assert first["station_id"] == "uc-001" and "scanner_missing" in first["alerts"]
+        assert len(body["ingest_per_day"]) == 14 and sum(d["packets"] for d in body["ingest_per_day"]) == 1
+        assert {d["district"] for d in body["districts"]} >= {f"District {i}" for i in range(6)}
+        odd = http.get(f"{o.server.url}/ops/v1/fleet", params={"alert": "nonsense", "page": "x"})
+        assert odd.status_code == 200 and odd.json()["total"] == 300
+        one = http.get(f"{o.server.url}/ops/v1/stations/uc-002").json()
+        assert one["packets_stored"] == 1 and one["state"] == "ok"
+        assert http.get(f"{o.server.url}/ops/v1/stations/uc-nobody").status_code == 404
+        page = http.get(f"{o.server.url}/dashboard/station/uc-001")
+        assert page.status_code == 200 and "scanner_missing" in page.text and "District 1" in page.text
+        assert "<script" not in page.text and "default-src 'none'" in page.headers["Content-Security-Policy"]
+        assert http.get(f"{o.server.url}/dashboard/station/uc-nobody").status_code == 404
+        search = http.get(f"{o.server.url}/dashboard", params={"q": "<b>uc-00", "state": "trouble"})
+        assert search.status_code == 200 and "&lt;b&gt;uc-00" in search.text and "<b>uc-00" not in search.text
+        assert 'http-equiv="refresh"' not in search.text  # a search does not reload under the reader
 
 
 def samples(text: str) -> list[tuple[str, dict[str, str], float]]:

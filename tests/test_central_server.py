@@ -350,23 +350,23 @@ def test_heartbeat_status_alerts(home: CentralHome, server: CentralProcess, tmp_
     short_end = short.cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     with http_client(hb, home) as http:
         assert (
-            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-hb", 5, "aa" * 32)).status_code == 204
+            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-hb", 5, "aa" * 32)).status_code == 200
         )
         assert (
-            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-hb", 6, "bb" * 32)).status_code == 204
+            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-hb", 6, "bb" * 32)).status_code == 200
         )
         assert http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-other", 1, "aa")).status_code == 400
         assert http.post(f"{server.url}/v1/heartbeat", json={"station_id": "uc-hb"}).status_code == 400
     with http_client(short, home) as http:
         for head in ("cc", "dd"):
             beat = heartbeat("uc-short", 1, head, short_end)
-            assert http.post(f"{server.url}/v1/heartbeat", json=beat).status_code == 204
+            assert http.post(f"{server.url}/v1/heartbeat", json=beat).status_code == 200
     with http_client(rewound, home) as http:
         assert (
-            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 9, "ee")).status_code == 204
+            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 9, "ee")).status_code == 200
         )
         assert (
-            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 4, "ff")).status_code == 204
+            http.post(f"{server.url}/v1/heartbeat", json=heartbeat("uc-rewind", 4, "ff")).status_code == 200
         )
     out = central(home, "status", "--all", "--json")
     assert out.returncode == 0, out.stderr

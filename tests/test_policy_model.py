@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -272,3 +273,73 @@ def test_summary_check_at_central() -> None:
         "0 of 10 finger positions accounted for",
         "0 finger(s) captured, 1 needed",
     ]
+
+
+def test_validators_age_table_is_the_builtin_policys() -> None:
+    from station.enrollment.validate import AGE_RULES
+
+    assert {kind: BUILTIN.age_limits(kind) for kind in ApplicationKind} == AGE_RULES
+
+
+def test_central_loads_neither_opencv_nor_qt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sync.central.cli, sync.central.server;"
+        " print(sorted(m for m in ('cv2', 'PySide6', 'sqlcipher3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_station_enroll_follows_the_child_bands(tmp_path: Path) -> None:
+    """``station enroll``: a 2-year-old's juvenile record commits with no face and no fingers; a
+    12-year-old's without fingers is refused, in English and Urdu."""
+    from tests.sync_live import station_cli
+
+    home = tmp_path / "st"
+    station_cli(home, "init", "--demo")
+    for age, ok in ((2, True), (12, False)):
+        day = dt.date.today() - dt.timedelta(days=40)  # the station checks against today's date
+        born = dt.date(day.year - age, day.month, min(day.day, 28))
+        record = {
+            "demographics": dict(EXAMPLE_DEMOGRAPHICS, kind="juvenile", date_of_birth=born.isoformat()),
+            "operator_id": "op-1",
+        }
+        path = tmp_path / f"child-{age}.json"
+        path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+        out = station_cli(home, "enroll", "--from-json", str(path), check=False)
+        if ok:
+            assert out.returncode == 0, out.stderr
+        else:
+            assert out.returncode == 1
+            assert "fingers: Fingerprints are required for a citizen aged 10 to 17" in out.stderr
+            assert "انگلیوں کے نشانات ضروری ہیں" in out.stderr
+
+
+def test_places_from_the_policy_are_checked_and_the_stations_own_preselected() -> None:
+    doc = BUILTIN.to_document()
+    doc["version"] = 3
+    uc = {"en": "UC-42 Shadman", "ur": "یوسی ۴۲ شادمان"}
+    tehsil = {"en": "Lahore City", "ur": "لاہور شہر", "union_councils": [uc]}
+    doc["locations"] = [{"en": "Lahore", "ur": "لاہور", "tehsils": [tehsil]}]
+    doc["station_places"] = {
+        "uc-test-01": {"district": "Lahore", "tehsil": "Lahore City", "union_council": "UC-42 Shadman"}
+    }
+    policy = policy_from_document(doc)
+    assert check_feasible(policy) == []
+    w = Wizard(operator_id="op-1", station_id="uc-test-01", purpose="-", today=TODAY, policy=policy)
+    assert (w.get("district"), w.get("tehsil"), w.get("union_council")) == (
+        "Lahore",
+        "Lahore City",
+        "UC-42 Shadman",
+    )
+    assert not w.holds_pii
+    assert w.check("union_council") is None
+    assert w.set("union_council", "UC-99 Elsewhere").code == "place.unknown"  # type: ignore[union-attr]
+    assert w.set("district", "Karachi").code == "place.unknown"  # type: ignore[union-attr]
+    w.clear()
+    assert w.get("district") == "Lahore" and not w.holds_pii
+    doc["station_places"]["uc-test-01"]["union_council"] = "UC-1 Nowhere"  # type: ignore[index]
+    assert "is not in the location lists" in check_feasible(policy_from_document(doc))[0]

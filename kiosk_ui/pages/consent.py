@@ -1,4 +1,8 @@
-"""Step 1: the kind of application, the purpose label read out to the citizen, and their consent."""
+"""Step 1: the kind of application, the purpose label read out to the citizen, and their consent.
+
+The kinds offered, the purpose and the consent text (English and Urdu) come from the policy the wizard
+was started with (``station.policy``): the page only renders them.
+"""
 
 from __future__ import annotations
 
@@ -51,13 +55,25 @@ class ConsentPage(Page):
         if w is not None and w.step is Step.KIND_CONSENT:
             w.set(name, value)
             self.message.clear()
+            if name == "kind":
+                self._show_texts()
+
+    def _show_texts(self) -> None:
+        w = self.ctx.wizard
+        purpose = w.purpose_text() if w is not None else None
+        consent = w.consent_text() if w is not None else None
+        if purpose is None or consent is None:
+            self.purpose.setText(self.ctx.purpose)
+            return
+        pick = self.ctx.tr.pick
+        self.purpose.setText(f"{pick(purpose.en, purpose.ur)}\n\n{pick(consent.en, consent.ur)}")
 
     def retranslate(self) -> None:
         self.title.setText(self.t("kind.title"))
         for kind, rb in self.kind_buttons.items():
             rb.setText(kind.ur if self.ctx.tr.urdu else kind.en)
         self.purpose_title.setText(self.t("consent.purpose"))
-        self.purpose.setText(self.ctx.purpose)
+        self._show_texts()
         self.read.setText(self.t("consent.read"))
         self.consent.setText(self.t("consent.check"))
 
@@ -66,11 +82,14 @@ class ConsentPage(Page):
         if w is None:
             return
         kind = w.get("kind", "")
+        offered = w.offered_kinds()
         self.kinds.setExclusive(False)
         for k, rb in self.kind_buttons.items():
             rb.setChecked(k.value == kind)
+            rb.setVisible(k in offered)
         self.kinds.setExclusive(True)
         self.consent.setChecked(bool(w.get("consent", False)))
+        self._show_texts()
 
     def show_problems(self, problems: list[object]) -> None:
         first = problems[0]

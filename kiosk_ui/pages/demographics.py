@@ -10,6 +10,7 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QCompleter,
     QGridLayout,
     QLabel,
     QLineEdit,
@@ -127,6 +128,8 @@ class DemographicsPage(Page):
                 self._show(dep, w.check(dep))
         if self.same_address.isChecked() and name.startswith("present_address"):
             self._copy_address(True)
+        if name in ("district", "tehsil"):  # the next level's choices follow the one above
+            self._offer_places("tehsil" if name == "district" else "union_council")
 
     def _copy_address(self, on: bool) -> None:
         if not on:
@@ -175,6 +178,8 @@ class DemographicsPage(Page):
         w = self.ctx.wizard
         if w is None:
             return
+        for name in ("district", "tehsil", "union_council"):
+            self._offer_places(name)
         for name, widget in self.inputs.items():
             value = w.get(name, "")
             if isinstance(widget, QComboBox):
@@ -184,6 +189,18 @@ class DemographicsPage(Page):
             elif widget.text() != str(value):
                 widget.setText(str(value))
         self.message.clear()
+
+    def _offer_places(self, name: str) -> None:
+        """Complete district, tehsil and union council from the policy's lists, when it has them."""
+        w, edit = self.ctx.wizard, self.inputs.get(name)
+        if w is None or not isinstance(edit, QLineEdit):
+            return
+        choices = w.place_choices(name)
+        completer = QCompleter(choices, edit) if choices else None
+        if completer is not None:
+            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        edit.setCompleter(completer)
 
     def clear_pii(self) -> None:
         for widget in self.inputs.values():

@@ -15,10 +15,8 @@ from kiosk_ui.workers import FingerResult
 
 def discover() -> list[str]:
     """URLs of what is plugged in (drivers.discovery), or why they cannot be listed."""
-    try:
-        from drivers import discovery
-    except ImportError:
-        return ["(device discovery is not available in this build)"]
+    from drivers import discovery
+
     try:
         found = discovery.discover()
     except Exception as exc:  # sysfs may be missing in a sandbox: say so, do not crash the screen

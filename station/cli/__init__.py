@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("station.cli.core:status_cmd", "Queue counts, oldest pending age, disk free."),
     "audit": ("station.cli.core:audit_group", "Inspect and verify the hash-chained audit log."),
     "purge": ("station.cli.core:purge_cmd", "Remove acknowledged packets past retention."),
+    "policy": ("station.cli.policy:policy_group", "Show the policy in force (from central, or built in)."),
     # devices (station/cli/device.py, sim.py, quality.py)
     "device": ("station.cli.device:device_group", "List, inspect and test-capture devices."),
     "sim": ("station.cli.sim:sim_group", "Run device simulators (R30x on a pty)."),

@@ -169,6 +169,9 @@ def enroll_cmd(
                 field = getattr(problem, "field", "")
                 message = getattr(problem, "en", None) or getattr(problem, "message", None) or str(problem)
                 click.echo(f"  {field}: {message}", err=True)
+                urdu = getattr(problem, "ur", None)
+                if urdu:
+                    click.echo(f"  {field}: {urdu}", err=True)
             raise
     click.echo(f"Committed and sealed: {committed.size} bytes, sha256 {committed.sha256[:16]}...")
     click.echo(committed.packet_id)
@@ -207,6 +210,8 @@ def _operator_login(home: StationHome, operator_id: str, finger: Path, pin_stdin
 
 
 def status_data(home: StationHome) -> dict[str, Any]:
+    from station.outcomes import counts as outcome_counts
+    from station.policy import policy_in_force
     from station.session import open_station
 
     with open_station(home, integrity_check=False) as station:
@@ -222,12 +227,14 @@ def status_data(home: StationHome) -> dict[str, Any]:
             "last_sync_at": last_sync,  # ISO 8601 UTC, written by the sync agent
             "sync_status": station.store.meta_get("sync_status"),
             "central_url": station.config.central_url or None,
-            "provisioned": (home.pki_dir / "station.crt").is_file(),
+            "provisioned": home.pki.station_cert.is_file(),
             "disk_free_bytes": station.free_bytes(home.root),
             "disk_floor_bytes": station.config.disk_floor_mb * 1024 * 1024,
             "retention_days": station.config.retention_days,
             "audit_seq": seq,
             "audit_head": head,
+            "policy_version": policy_in_force(station.store).version,
+            "outcomes": outcome_counts(station.store),
         }
 
 
@@ -254,6 +261,11 @@ def status_cmd(ctx: click.Context, as_json: bool) -> None:
     low = "  LOW: no new enrollment can start" if free_mb < floor_mb else ""
     click.echo(f"disk free     {free_mb} MB (floor {floor_mb} MB){low}")
     click.echo(f"audit         #{data['audit_seq']} {data['audit_head'][:16]}")
+    o = data["outcomes"]
+    click.echo(f"policy        version {data['policy_version']}")
+    click.echo(
+        f"outcomes      accepted {o['accepted']}  re-enroll {o['re-enroll']}  rejected {o['rejected']}"
+    )
 
 
 @click.group("audit")
@@ -292,7 +304,8 @@ def audit_ack_rollback_cmd(ctx: click.Context, yes: bool) -> None:
     those packets reached central: 'central status', the ops views). This command records an
     audit.rollback_acknowledged entry with both positions and lets the station run again.
     """
-    from station.anchor import RolledBack, acknowledge, anchor_key, check
+    from station.anchor import RolledBack, anchor_key, check
+    from station.rollback import acknowledge
     from station.session import open_station
 
     home = _home(ctx)

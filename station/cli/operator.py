@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 
 import click
 
@@ -64,14 +63,9 @@ def _capture_template(url: str, trace: bool) -> bytes:
         image = device.capture(timeout=30.0)
     finally:
         device.close()
-    try:
-        match = importlib.import_module("drivers.match")
-    except ImportError:
-        raise click.ClickException(
-            "Fingerprint matching (drivers.match) is not installed in this build: add the operator without"
-            " --finger-from and enroll the finger at the kiosk (Operators screen)."
-        ) from None
-    return bytes(match.template_from_image(image.pixels))
+    from drivers.match import template_from_image
+
+    return bytes(template_from_image(image.pixels))
 
 
 @click.group("operator")

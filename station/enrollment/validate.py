@@ -30,7 +30,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station.enrollment.model import (
     ENTERED_BY,
@@ -46,16 +46,28 @@ from station.enrollment.model import (
 )
 from station.enrollment.problem import Problem
 from station.errors import ValidationFailed
-from station.policy.default import BUILTIN
-from station.policy.model import Policy, Requirement
-from station.policy.rules import age_on, check_captures
+
+if TYPE_CHECKING:
+    from station.policy.model import Policy
+
+# ``station.policy`` imports this package's model; it is imported here only when a check runs, so
+# either package may be imported first.
 
 MIN_AGE = 18
 MAX_AGE = 130
 #: Allowed age range (inclusive, in whole years) per application kind under the built-in policy.
 AGE_RULES: dict[ApplicationKind, tuple[int, int]] = {
-    kind: BUILTIN.age_limits(kind) for kind in ApplicationKind
-}
+    **{kind: (MIN_AGE, MAX_AGE) for kind in ApplicationKind},
+    ApplicationKind.JUVENILE: (0, MIN_AGE - 1),
+}  # the built-in policy's limits (``station.policy.default``; a test keeps the two equal)
+
+
+def _builtin() -> Policy:
+    from station.policy.default import BUILTIN
+
+    return BUILTIN
+
+
 MAX_NAME = 60
 MAX_ADDRESS = 200
 MAX_PLACE = 80
@@ -197,7 +209,7 @@ def check_parent_cnic(value: str, own_cnic: str | None = None) -> Problem | None
 
 
 def _age(born: dt.date, today: dt.date) -> int:
-    return age_on(born, today)
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def parse_date(value: Any) -> dt.date | None:
@@ -215,7 +227,7 @@ def parse_date(value: Any) -> dt.date | None:
 
 def age_limits(kind: ApplicationKind | None, policy: Policy | None = None) -> tuple[int, int]:
     """The (minimum, maximum) age for an application kind; identity-card limits when unknown."""
-    policy = BUILTIN if policy is None else policy
+    policy = _builtin() if policy is None else policy
     if kind is None or kind not in policy.kinds:
         return (MIN_AGE, MAX_AGE)
     return policy.age_limits(kind)
@@ -466,7 +478,7 @@ def validate_field(
     policy: Policy | None = None,
 ) -> Problem | None:
     """Check one demographic field as typed; ``record`` gives the other fields cross-checks need."""
-    policy = BUILTIN if policy is None else policy
+    policy = _builtin() if policy is None else policy
     if field == "kind":
         return check_kind(value, policy)
     if field == "gender":
@@ -586,11 +598,14 @@ def check_biometrics(
     policy: Policy | None = None,
 ) -> list[Problem]:
     """The face and fingers against the age band of the policy (each item's shape checked as well)."""
-    policy = BUILTIN if policy is None else policy
+    policy = _builtin() if policy is None else policy
     today = today or dt.date.today()
     born = parse_date(demographics.date_of_birth)
     kind = demographics.kind if isinstance(demographics.kind, ApplicationKind) else None
-    band = policy.band(kind, age_on(born, today)) if born is not None and kind is not None else None
+    from station.policy.model import Requirement
+    from station.policy.rules import check_captures
+
+    band = policy.band(kind, _age(born, today)) if born is not None and kind is not None else None
     if band is None:
         return []  # the kind or the date of birth is wrong: that problem is reported on its field
     problems: list[Problem] = []

@@ -6,9 +6,6 @@ Qt-free. The wizard, ``station enroll``, the kiosk and central's packet check al
 how it travels.
 """
 
-# The enrollment package (whose validator imports this one) loads first, whichever is imported first.
-import station.enrollment  # noqa: F401  isort: skip
-
 from station.policy.default import BUILTIN, builtin_policy
 from station.policy.inforce import BUILTIN_IN_FORCE, InForce, install_bundle, load_policy_key, policy_in_force
 from station.policy.model import (

@@ -18,11 +18,10 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from station.home import PkiLayout
 from station.policy.bundle import Bundle, open_bundle, read_stored_bundle
 from station.policy.default import BUILTIN
 from station.policy.model import Policy, PolicyError
-
-POLICY_KEY_NAME = "policy.pub"
 
 
 class _Store(Protocol):
@@ -85,7 +84,7 @@ def policy_history(store: _Store) -> list[tuple[int, int, float]]:
 
 def load_policy_key(pki_dir: Path) -> ed25519.Ed25519PublicKey | None:
     """The policy key pinned at provisioning (``pki/policy.pub``), None on a station provisioned without."""
-    path = pki_dir / POLICY_KEY_NAME
+    path = PkiLayout(pki_dir).policy_pub
     if not path.is_file():
         return None
     key = serialization.load_pem_public_key(path.read_bytes())

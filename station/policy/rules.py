@@ -19,6 +19,7 @@ from typing import Any
 
 from station.enrollment.model import (
     ApplicationKind,
+    Enrollment,
     FaceCapture,
     FingerCapture,
     FingerException,
@@ -226,6 +227,16 @@ def capture_summary(
         iris=0,
         signoffs=signoffs,
     )
+
+
+def summary_of(policy: Policy, enrollment: Enrollment, today: dt.date | None = None) -> CaptureSummary:
+    """The capture summary of a valid enrollment (its band is known: validation passed)."""
+    demo = enrollment.demographics
+    band = band_for(policy, demo.kind, demo.date_of_birth, today or dt.date.today())
+    if band is None:
+        raise PolicyError("The enrollment fits no age band of the policy: correct the date of birth or kind.")
+    signoffs = len(getattr(enrollment, "signoffs", ()) or ())  # supervisor sign-offs, where recorded
+    return capture_summary(policy, demo.kind, band, enrollment.face, enrollment.fingers, signoffs=signoffs)
 
 
 def check_summary(policy: Policy, summary: CaptureSummary) -> list[str]:

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from station.errors import StationError
+from station.home import PkiLayout
+from station.policy import load_policy_key, policy_in_force
 from station.sdnotify import Notifier
 from sync.agent.backoff import Backoff
 from sync.agent.client import (
@@ -44,7 +46,8 @@ from sync.agent.client import (
     http_client,
     tls_context,
 )
-from sync.agent.heartbeat import build_heartbeat
+from sync.agent.follow import Followed, follow_central
+from sync.agent.heartbeat import CENTRAL_AUDIT_SEQ, build_heartbeat, signed_audit
 from sync.agent.provision import ProvisionError
 from sync.agent.renew import renew_certificate, renewal_due_at
 from sync.agent.uploader import LocalDamage, ReceiptInvalid, Uploader
@@ -68,6 +71,7 @@ class AgentStore(Protocol):
     def meta_get(self, key: str) -> str | None: ...
     def meta_set(self, key: str, value: str) -> None: ...
     def transaction(self) -> contextlib.AbstractContextManager[Any]: ...
+    def select(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
 
 
 class AgentAudit(Protocol):
@@ -124,6 +128,7 @@ class Credentials:
     ca: x509.Certificate
     cert_path: Path
     receipt_key: ed25519.Ed25519PublicKey
+    policy_key: ed25519.Ed25519PublicKey | None = None  # pinned at provisioning (older stations: none)
 
     @property
     def ca_pem(self) -> bytes:
@@ -138,10 +143,11 @@ class Credentials:
     @classmethod
     def load(cls, pki_dir: Path) -> Credentials:
         try:
-            ca = x509.load_pem_x509_certificate((pki_dir / "ca.crt").read_bytes())
-            cert_path = pki_dir / "station.crt"
+            pki = PkiLayout(pki_dir)
+            ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+            cert_path = pki.station_cert
             x509.load_pem_x509_certificate(cert_path.read_bytes())
-            key = serialization.load_pem_public_key((pki_dir / "receipt.pub").read_bytes())
+            key = serialization.load_pem_public_key(pki.receipt_pub.read_bytes())
         except FileNotFoundError as exc:
             raise ProvisionError(
                 f"this station is not provisioned ({Path(exc.filename or '').name} missing): run"
@@ -154,7 +160,13 @@ class Credentials:
             ) from exc
         if not isinstance(key, ed25519.Ed25519PublicKey):
             raise ProvisionError("pki/receipt.pub is not an Ed25519 key", code="sync.pki_damaged")
-        return cls(ca=ca, cert_path=cert_path, receipt_key=key)
+        try:
+            policy_key = load_policy_key(pki_dir)
+        except (ValueError, StationError) as exc:
+            raise ProvisionError(
+                "pki/policy.pub is damaged: provision again", code="sync.pki_damaged"
+            ) from exc
+        return cls(ca=ca, cert_path=cert_path, receipt_key=key, policy_key=policy_key)
 
 
 ClientFactory = Callable[[bytes, ClientIdentity], CentralClient]
@@ -220,6 +232,8 @@ class Agent:
         self._client: CentralClient | None = None
         self.clock_skew: float | None = None  # station minus central, from the last answer's Date
         self._next_heartbeat = 0.0
+        self.followed: Followed | None = None  # what the last heartbeat's answer brought
+        self.apply_central_settings()
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -331,22 +345,48 @@ class Agent:
     def send_heartbeat(self) -> SyncError | None:
         try:
             cert = self.creds.cert()
-            beat = build_heartbeat(
-                store=self.store,
-                station_id=self.station_id,
-                now=self.clock(),
-                disk_path=self.disk_path,
-                devices=self.devices(),
-                cert_not_after=cert.not_valid_after_utc,
-                audit_head=self.audit.head(),
+            beat = signed_audit(
+                build_heartbeat(
+                    store=self.store,
+                    station_id=self.station_id,
+                    now=self.clock(),
+                    disk_path=self.disk_path,
+                    devices=self.devices(),
+                    cert_not_after=cert.not_valid_after_utc,
+                    audit_head=self.audit.head(),
+                ),
+                self.audit,
+                self.store,
+                self.key,
             )
-            self.client.heartbeat(beat)
+            answer = self.client.heartbeat(beat)
+            self.store.meta_set(CENTRAL_AUDIT_SEQ, str(beat.audit_seq))
+            if answer is not None:
+                self.followed = follow_central(
+                    self.client,
+                    self.store,
+                    self.audit,
+                    station_id=self.station_id,
+                    policy_key=self.creds.policy_key,
+                    answer=answer,
+                )
+                self.apply_central_settings()
         except SyncError as exc:
             log.info("heartbeat not sent: %s", exc.code)
             if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
                 self.reset_client()
             return exc
         return None
+
+    def apply_central_settings(self) -> None:
+        """Parallel uploads and the heartbeat interval from the policy in force, once central sent one."""
+        try:
+            in_force = policy_in_force(self.store)
+        except StationError:
+            return
+        if in_force.source == "central":
+            self.settings.parallel_uploads = in_force.policy.settings.parallel_uploads
+            self.settings.heartbeat_seconds = float(in_force.policy.settings.heartbeat_seconds)
 
     def maybe_renew(self) -> SyncError | None:
         """Renew the certificate once two thirds of its life have passed."""

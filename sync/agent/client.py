@@ -36,6 +36,8 @@ from sync.common import wire
 
 log = logging.getLogger("sync.agent.client")
 
+MAX_SIGNED_ANSWER = 4 * 1024 * 1024  # a policy bundle or an outcome list
+
 # OpenSSL alert reasons that mean "the server refused our certificate".
 _REFUSAL_MARKERS = (
     "CERTIFICATE_REQUIRED",
@@ -343,10 +345,38 @@ class CentralClient:
         except ValueError as exc:
             raise Transient("central's receipt is not base64", code="sync.bad_answer") from exc
 
-    def heartbeat(self, beat: wire.Heartbeat) -> None:
+    def heartbeat(self, beat: wire.Heartbeat) -> wire.HeartbeatAnswer | None:
+        """Send a heartbeat; central's answer (the versions to hold), None from a central without one."""
         resp = self._request("POST", wire.HEARTBEAT_PATH, json=beat.to_json())
         if resp.status_code not in (200, 204):
             raise self._refuse(resp)
+        if resp.status_code == 204 or not resp.content:
+            return None
+        try:
+            return wire.HeartbeatAnswer.from_json(self._json(resp))
+        except ValueError as exc:
+            raise Transient("central sent a malformed heartbeat answer", code="sync.bad_answer") from exc
+
+    def _signed(self, path: str, params: dict[str, str] | None = None) -> bytes | None:
+        resp = self._request("GET", path, params=params)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise self._refuse(resp)
+        if len(resp.content) > MAX_SIGNED_ANSWER:
+            raise Transient("central's signed answer is too large", code="sync.bad_answer")
+        return bytes(resp.content)
+
+    def policy_bundle(self) -> bytes | None:
+        """This station's signed policy bundle (not yet verified); None while central has set none."""
+        return self._signed(wire.POLICY_PATH)
+
+    def outcomes(self, after: int) -> bytes:
+        """The signed list of this station's outcomes after sequence ``after`` (not yet verified)."""
+        body = self._signed(wire.OUTCOMES_PATH, {"after": str(int(after))})
+        if body is None:
+            raise Transient("central has no outcome route (an older central)", code="sync.no_outcomes")
+        return body
 
     def renew(self, csr_pem: bytes) -> bytes:
         """Send a CSR for this station; the new certificate (PEM)."""

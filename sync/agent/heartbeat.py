@@ -9,10 +9,11 @@ opening anything: the kiosk owns the devices. No personal data goes in a heartbe
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from station import __version__
@@ -92,4 +93,42 @@ def build_heartbeat(
         else cert_not_after.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         audit_head=head,
         audit_seq=seq,
+    )
+
+
+CENTRAL_AUDIT_SEQ = "central_audit_seq"  # meta: the audit head central last accepted
+
+
+def signed_audit(beat: wire.Heartbeat, audit: Any, store: HeartbeatStore, key: Any) -> wire.Heartbeat:
+    """``beat`` with the audit head signed by the identity key and the chain segment since the head
+    central last accepted (at most ``MAX_SEGMENT`` entries: the head sent is the segment's end, and
+    the next heartbeats catch up)."""
+    from dataclasses import replace
+
+    from packetformat.auditchain import MAX_SEGMENT, sign_head
+
+    try:
+        accepted = int(store.meta_get(CENTRAL_AUDIT_SEQ) or -1)
+    except ValueError:
+        accepted = -1
+    if not 0 <= accepted <= beat.audit_seq:
+        # Unknown (first signed heartbeat) or ahead of us (the queue was rolled back): the newest
+        # entries, which central checks against the head it holds.
+        accepted = max(0, beat.audit_seq - MAX_SEGMENT)
+    entries = list(audit.entries(after=accepted, limit=MAX_SEGMENT))
+    segment = tuple(
+        (
+            e.seq,
+            repr(e.at),
+            e.event,
+            json.dumps(e.fields, sort_keys=True, separators=(",", ":")),
+            e.prev,
+            e.hash,
+        )
+        for e in entries
+    )
+    seq, head = (entries[-1].seq, entries[-1].hash) if entries else (beat.audit_seq, beat.audit_head)
+    signature = sign_head(key, beat.station_id, seq, head)
+    return replace(
+        beat, audit_seq=seq, audit_head=head, audit_sig=wire.b64e(signature), audit_segment=segment
     )

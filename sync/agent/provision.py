@@ -14,7 +14,8 @@ Steps (``station provision --central URL --token T --ca-fingerprint SHA256``):
    the pinned CA, carry our public key and our station id.
 5. Installed in ``pki/`` (each file atomically): ``ca.crt``, ``station.crt``, ``central-hpke.pub``
    (the raw HPKE public key, base64 on one line), ``central-hpke.suite`` (``x25519`` or
-   ``mlkem768-x25519``), ``receipt.pub`` (Ed25519, PEM), ``central-id``; then ``station.toml`` gets
+   ``mlkem768-x25519``), ``receipt.pub`` (Ed25519, PEM), ``policy.pub`` (central's Ed25519 policy key,
+   PEM: policy bundles and outcome lists must verify with it), ``central-id``; then ``station.toml`` gets
    ``station_id``, ``central_url`` and ``hpke_suite``.
 """
 
@@ -258,7 +259,7 @@ def provision(
         cfg.station_id
         and station_id
         and cfg.station_id != station_id
-        and (home.pki_dir / "station.crt").exists()
+        and home.pki.station_cert.exists()
     ):
         raise ProvisionError(
             f"this station is already provisioned as {cfg.station_id}: decommission it first",
@@ -278,7 +279,7 @@ def provision(
 
     # 3: the identity key.
     keys = KeyStore(home, cfg.key_backend)
-    has_cert = (home.pki_dir / "station.crt").exists()
+    has_cert = home.pki.station_cert.exists()
     if keys.has(IDENTITY_KEY):
         if has_cert and not renew:
             raise ProvisionError(
@@ -322,6 +323,8 @@ def provision(
         suite = str(body["hpke_suite"])
         receipt_key = serialization.load_pem_public_key(body["receipt_public_key_pem"].encode())
         central_id = str(body["central_id"])
+        policy_pem = body.get("policy_public_key_pem") or ""
+        policy_key = serialization.load_pem_public_key(policy_pem.encode()) if policy_pem else None
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ProvisionError(
             "central's enrollment answer is malformed: call central ops", code="provision.bad_answer"
@@ -332,21 +335,32 @@ def provision(
         raise ProvisionError(
             "central's receipt key is not Ed25519: call central ops", code="provision.bad_answer"
         )
+    if policy_key is not None and not isinstance(policy_key, ed25519.Ed25519PublicKey):
+        raise ProvisionError(
+            "central's policy key is not Ed25519: call central ops", code="provision.bad_answer"
+        )
     if suite not in ("x25519", "mlkem768-x25519"):
         raise ProvisionError(f"unknown HPKE suite {suite!r} from central", code="provision.bad_answer")
     check_station_cert(cert, ca, key, sid)
 
     # 5: install.
-    pki = home.pki_dir
-    write_atomic(pki / "ca.crt", ca_pem)
-    write_atomic(pki / "central-hpke.pub", wire.b64e(hpke_pub).encode() + b"\n")
-    write_atomic(pki / "central-hpke.suite", suite.encode() + b"\n")
+    pki = home.pki
+    write_atomic(pki.ca_cert, ca_pem)
+    write_atomic(pki.central_hpke_pub, wire.b64e(hpke_pub).encode() + b"\n")
+    write_atomic(pki.central_hpke_suite, suite.encode() + b"\n")
     write_atomic(
-        pki / "receipt.pub",
+        pki.receipt_pub,
         receipt_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
-    write_atomic(pki / "central-id", central_id.encode() + b"\n")
-    write_atomic(pki / "station.crt", _pem(cert))
+    if policy_key is not None:  # pinned: every policy bundle must verify with it
+        write_atomic(
+            pki.policy_pub,
+            policy_key.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+        )
+    write_atomic(pki.central_id, central_id.encode() + b"\n")
+    write_atomic(pki.station_cert, _pem(cert))
     cfg.station_id = sid
     cfg.central_url = central_url
     cfg.hpke_suite = suite

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from packetformat.packet import SUITES, generate_recipient_keypair
 from sync.central.home import CentralError, CentralHome, write_atomic
-from sync.common.wire import DEFAULT_CERT_DAYS, station_uri
+from sync.common.wire import DEFAULT_CERT_DAYS, OPS_URI_PREFIX, station_uri
 from sync.pki.ca import CA, PKIError, cert_pem, create_ca, issue_server_cert, key_pem, load_ca, new_ec_key
 from sync.pki.crl import load_crl, needs_refresh, publish_crl
 from sync.pki.issue import CertBackend, issue_ops_cert, issue_station_cert, load_csr, station_id_of
@@ -45,6 +45,7 @@ class EnrollResult:
     hpke_suite: str
     receipt_public_key_pem: str
     central_id: str
+    policy_public_key_pem: str = ""
 
 
 def init_home(
@@ -111,6 +112,9 @@ def init_home(
         ),
         mode=0o644,
     )
+    from sync.central.policy import ensure_policy_key
+
+    ensure_policy_key(home)  # Ed25519, separate from the receipt key; stations pin it at provisioning
     private, public = generate_recipient_keypair(suite)
     write_atomic(home.hpke_pub, base64.b64encode(public) + b"\n", mode=0o644)
     write_atomic(home.hpke_suite, suite.encode() + b"\n", mode=0o644)
@@ -214,7 +218,13 @@ class Authority:
             hpke_suite=suite,
             receipt_public_key_pem=self.home.receipt_pub.read_text(),
             central_id=self.home.central_id,
+            policy_public_key_pem=self.policy_public_pem(),
         )
+
+    def policy_public_pem(self) -> str:
+        from sync.central.policy import ensure_policy_key, policy_public_pem
+
+        return policy_public_pem(ensure_policy_key(self.home)).decode("ascii")
 
     def renew(self, presented: x509.Certificate, csr_pem: str) -> x509.Certificate:
         """A new certificate for the station of the still-valid ``presented`` certificate."""
@@ -279,10 +289,15 @@ class Authority:
             return True
         return False
 
-    def ops_cert(self, name: str, out: Path, *, days: float = 365) -> list[Path]:
-        """Key, certificate, CA and a PKCS#12 bundle (for browsers) for an ops person in ``out``."""
+    def ops_cert(
+        self, name: str, out: Path, *, days: float = 365, prefix: str = OPS_URI_PREFIX
+    ) -> list[Path]:
+        """Key, certificate, CA and a PKCS#12 bundle (for browsers) for an ops person in ``out``.
+
+        ``prefix`` ``urn:backoffice:`` makes the certificate of the downstream identity system instead.
+        """
         key = new_ec_key()
-        cert = issue_ops_cert(self.ca, key, name, days=days)
+        cert = issue_ops_cert(self.ca, key, name, days=days, prefix=prefix)
         self.registry.record(cert)
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / f"{name}.key", out / f"{name}.crt", out / "ca.crt", out / f"{name}.p12"]

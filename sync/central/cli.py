@@ -243,7 +243,7 @@ def issue_cmd(ctx: click.Context, station_id: str, csr_path: Path, out: Path, da
     backend = open_backend(home)
     try:
         if backend.storage.station_state(station_id) == "retired":
-            raise CentralError(retired_message(station_id))
+            raise CentralError(retired_message(station_id), code="registry.retired")
         authority = Authority(home, tokens=backend.tokens, registry=backend.registry)
         cert = authority.issue_from_csr(csr_path.read_text(), station_id, days=days)
         backend.storage.record_certificate(station_id, cert.not_valid_after_utc.timestamp(), time.time())
@@ -402,12 +402,18 @@ def open_cmd(
 from sync.central.cli_backup import backup_cmd  # noqa: E402  (subcommands in their own modules)
 from sync.central.cli_db import db_group  # noqa: E402
 from sync.central.cli_export import export_cmd  # noqa: E402
+from sync.central.cli_operator import operator_group  # noqa: E402
+from sync.central.cli_outcome import outcome_group  # noqa: E402
+from sync.central.cli_policy import policy_group  # noqa: E402
 
 cli.add_command(db_group)
 cli.add_command(backup_cmd)
 cli.add_command(export_cmd)
 cli.add_command(status_cmd)
 cli.add_command(station_group)
+cli.add_command(policy_group)
+cli.add_command(operator_group)
+cli.add_command(outcome_group)
 
 
 def handled_errors() -> tuple[type[BaseException], ...]:

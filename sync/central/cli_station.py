@@ -168,7 +168,10 @@ def station_show(ctx: click.Context, station_id: str, as_json: bool) -> None:
         status = backend.storage.station_status(thresholds(home), station_id, now)
         log = backend.storage.station_alert_log(station_id, 20)
         if status is None:
-            raise CentralError(f"no station {station_id}: check the id with 'central station list'")
+            raise CentralError(
+                f"no station {station_id}: check the id with 'central station list'",
+                code="registry.unknown_station",
+            )
         registry = Authority(home, tokens=backend.tokens, registry=backend.registry).registry
         cert = registry.latest().get(station_uri(station_id))
     finally:
@@ -257,7 +260,7 @@ def station_retire(ctx: click.Context, station_id: str, reason: str, yes: bool) 
     if not yes and not click.confirm(
         f"retire {station_id}? its certificates are revoked for good", default=False
     ):
-        raise CentralError("nothing retired")
+        raise CentralError("nothing retired", code="registry.not_confirmed")
     from sync.central.database import open_backend
 
     clean = " ".join(reason.split())[:120]

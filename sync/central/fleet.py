@@ -66,7 +66,7 @@ class Thresholds:
         """Read ``[alerts]``: durations as ``30m``/``24h``/``7d``, ``low_disk_mb`` and ``queue_depth``."""
         table = config.get("alerts", {})
         if not isinstance(table, dict):
-            raise CentralError("[alerts] in central.toml must be a table")
+            raise CentralError("[alerts] in central.toml must be a table", code="config.alerts")
         base = cls()
 
         def duration(key: str, default: float) -> float:
@@ -76,12 +76,14 @@ class Thresholds:
             try:
                 return parse_duration(str(raw))
             except ValueError as exc:
-                raise CentralError(f"[alerts] {key} in central.toml: {exc}") from exc
+                raise CentralError(f"[alerts] {key} in central.toml: {exc}", code="config.alerts") from exc
 
         def count(key: str, default: int) -> int:
             raw = table.get(key, default)
             if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-                raise CentralError(f"[alerts] {key} in central.toml must be a whole number >= 0")
+                raise CentralError(
+                    f"[alerts] {key} in central.toml must be a whole number >= 0", code="config.alerts"
+                )
             return raw
 
         known = {"silent_after", "cert_warning", "low_disk_mb", "queue_depth", "oldest_pending", "clock_skew"}
@@ -89,7 +91,8 @@ class Thresholds:
         if unknown:
             raise CentralError(
                 f"[alerts] in central.toml has unknown key(s) {', '.join(unknown)}:"
-                f" use {', '.join(sorted(known))}"
+                f" use {', '.join(sorted(known))}",
+                code="config.alerts",
             )
         return cls(
             silent_after_s=duration("silent_after", base.silent_after_s),
@@ -122,11 +125,19 @@ class Location:
         ):
             clean = " ".join(unicodedata.normalize("NFC", value).split())
             if required and not clean:
-                raise CentralError(f"the {name} is empty: give the name as the registry spells it")
+                raise CentralError(
+                    f"the {name} is empty: give the name as the registry spells it",
+                    code="registry.bad_location",
+                )
             if len(clean) > limit:
-                raise CentralError(f"the {name} is longer than {limit} characters: shorten it")
+                raise CentralError(
+                    f"the {name} is longer than {limit} characters: shorten it", code="registry.bad_location"
+                )
             if not clean.isprintable() or any(c in clean for c in "<>&\"'`"):
-                raise CentralError(f"the {name} has characters that are not allowed (<>&\"'` or control)")
+                raise CentralError(
+                    f"the {name} has characters that are not allowed (<>&\"'` or control)",
+                    code="registry.bad_location",
+                )
             values[name] = clean
         return cls(values["district"], values["tehsil"], values["union council"], values["label"])
 

@@ -8,6 +8,7 @@ Layout (``--home DIR``, else ``$CENTRAL_HOME``, else ``/var/lib/central``)::
     pki/pki.db              enrollment tokens (hashed) and issued certificates
     tls/server.key .crt     ingest/enrollment server certificate
     keys/receipt.key .pub   Ed25519 receipt-signing key (PEM)
+    keys/policy.key .pub    Ed25519 policy-signing key (PEM): policy bundles and outcome lists
     keys/hpke.pub           central HPKE public key (base64 text), keys/hpke.suite
     backoffice/hpke.key     HPKE PRIVATE key (base64 text): move it offline after init
     central.db              ingest metadata (packets, uploads, stations, alerts), embedded SQLite

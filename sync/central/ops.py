@@ -101,7 +101,7 @@ def format_summary(view: FleetView) -> str:
     states = ", ".join(f"{s.by_state.get(k, 0)} {k}" for k in STATES)
     alerts = ", ".join(f"{k} {n}" for k, n in s.alerts.items() if n) or "none"
     if s.oldest_pending_station is None:
-        oldest = "none: every station had synced at its last heartbeat"
+        oldest = "none reported (no station's last heartbeat had a packet waiting)"
     else:
         oldest = f"{human_age(s.oldest_pending_age_s)} old, at {s.oldest_pending_station}"
     totals = view.totals
@@ -131,7 +131,7 @@ def format_table(statuses: list[StationStatus], *, now: float | None = None) -> 
                 "-" if s.pending is None else str(s.pending),
                 human_age(s.oldest_pending_age_s),
                 iso_utc(s.cert_not_after),
-                ",".join(s.alerts) or "ok",
+                ",".join(s.alerts) or ("-" if s.state in ("new", "retired") else "ok"),
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

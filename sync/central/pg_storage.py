@@ -39,12 +39,15 @@ from sync.central.migrate import latest, pg_version
 from sync.central.storage import (
     Alert,
     OffsetMismatch,
+    OutcomeRow,
     PartialUpload,
+    PolicyRow,
     SizeMismatch,
     StationRow,
     StoredPacket,
     TooManyUploads,
     UploadLimits,
+    VersionNotNewer,
     audit_alerts,
     stored_heartbeat,
 )
@@ -411,6 +414,10 @@ class PgStorage(PgFleet):
         """Store the heartbeat and raise audit alerts, under the station row's lock (any node)."""
         sid = heartbeat.station_id
         with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
+            # A heartbeat is not acknowledged data: its commit need not wait for the WAL flush (a
+            # crash loses at most the last fraction of a second of heartbeats; the next one comes in
+            # a minute, and an audit rewind is still seen against the head stored before).
+            conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute(
                 "INSERT INTO stations(station_id, created_at) VALUES (%s,%s) ON CONFLICT DO NOTHING",
                 (sid, now),
@@ -471,6 +478,105 @@ class PgStorage(PgFleet):
             "partial_uploads": int(part[0]),
             "partial_bytes": int(part[1]),
         }
+
+    # -- policy, roster, outcomes -------------------------------------------------------------------
+    def policy_add(self, row: PolicyRow) -> None:
+        """Store a new policy version (any node); :class:`VersionNotNewer` unless above every stored one."""
+        with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
+            conn.execute("LOCK TABLE policies IN EXCLUSIVE MODE")
+            top = conn.execute("SELECT max(version) FROM policies").fetchone()
+            if top is not None and top[0] is not None and row.version <= int(top[0]):
+                raise VersionNotNewer(f"version {row.version} is not above {top[0]}")
+            conn.execute(
+                "INSERT INTO policies(version, document, set_at, set_by) VALUES (%s,%s,%s,%s)",
+                (row.version, row.document, row.set_at, row.set_by),
+            )
+
+    def _policy_rows(self, where: str, args: tuple[Any, ...]) -> list[PolicyRow]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT version, document, set_at, set_by FROM policies {where}", args
+            ).fetchall()
+        return [PolicyRow(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def policy_latest(self) -> PolicyRow | None:
+        rows = self._policy_rows("ORDER BY version DESC LIMIT 1", ())
+        return rows[0] if rows else None
+
+    def policy_get(self, version: int) -> PolicyRow | None:
+        rows = self._policy_rows("WHERE version=%s", (version,))
+        return rows[0] if rows else None
+
+    def policy_rows(self) -> list[PolicyRow]:
+        return self._policy_rows("ORDER BY version", ())
+
+    def roster_set(self, station_id: str, operator_id: str, state: str, now: float) -> int:
+        with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
+            seq_row = conn.execute("SELECT nextval('roster_seq')").fetchone()
+            assert seq_row is not None
+            seq = int(seq_row[0])
+            conn.execute(
+                "INSERT INTO roster(station_id, operator_id, state, seq, changed_at) VALUES (%s,%s,%s,%s,%s)"
+                " ON CONFLICT (station_id, operator_id) DO UPDATE SET state=excluded.state,"
+                " seq=excluded.seq, changed_at=excluded.changed_at",
+                (station_id, operator_id, state, seq, now),
+            )
+        return seq
+
+    def roster(self, station_id: str) -> tuple[int, dict[str, str]]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT operator_id, state, seq FROM roster WHERE station_id=%s ORDER BY operator_id",
+                (station_id,),
+            ).fetchall()
+        return max((int(r[2]) for r in rows), default=0), {str(r[0]): str(r[1]) for r in rows}
+
+    def outcome_set(self, row: OutcomeRow) -> OutcomeRow:
+        with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
+            conn.execute(
+                "DELETE FROM outcomes WHERE station_id=%s AND packet_id=%s", (row.station_id, row.packet_id)
+            )
+            got = conn.execute(
+                "INSERT INTO outcomes(packet_id, station_id, outcome, reason, note, decided_at, decided_by)"
+                " VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING seq",
+                (
+                    row.packet_id,
+                    row.station_id,
+                    row.outcome,
+                    row.reason,
+                    row.note,
+                    row.decided_at,
+                    row.decided_by,
+                ),
+            ).fetchone()
+        assert got is not None
+        return OutcomeRow(
+            int(got[0]),
+            row.packet_id,
+            row.station_id,
+            row.outcome,
+            row.reason,
+            row.note,
+            row.decided_at,
+            row.decided_by,
+        )
+
+    def outcomes_after(self, station_id: str, after: int, limit: int) -> list[OutcomeRow]:
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, packet_id, station_id, outcome, reason, note, decided_at, decided_by"
+                " FROM outcomes WHERE station_id=%s AND seq>%s ORDER BY seq LIMIT %s",
+                (station_id, after, limit),
+            ).fetchall()
+        return [OutcomeRow(int(r[0]), *(str(x) for x in r[1:])) for r in rows]
+
+    def outcome_seq(self, station_id: str) -> int:
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM outcomes WHERE station_id=%s", (station_id,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def row_counts(self) -> dict[str, int]:
         tables = (

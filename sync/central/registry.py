@@ -22,7 +22,8 @@ from sync.common.wire import valid_station_id
 def _check_id(station_id: str) -> None:
     if not valid_station_id(station_id):
         raise CentralError(
-            f"{station_id!r} is not a station id: letters, digits, '.', '_' and '-' only (at most 64)"
+            f"{station_id!r} is not a station id: letters, digits, '.', '_' and '-' only (at most 64)",
+            code="registry.bad_station_id",
         )
 
 
@@ -45,12 +46,13 @@ def prepare_token(
     t = time.time() if now is None else now
     state = storage.station_state(station_id)
     if state == "retired":
-        raise CentralError(retired_message(station_id))
+        raise CentralError(retired_message(station_id), code="registry.retired")
     if location is None:
         if state != "registered":
             raise CentralError(
                 f"station {station_id} is not in the registry yet: give --district, --tehsil and "
-                "--union-council (where the station stands)"
+                "--union-council (where the station stands)",
+                code="registry.location_needed",
             )
         return
     storage.register_station(station_id, location, t)
@@ -60,9 +62,12 @@ def move(storage: Storage, station_id: str, location: Location, *, now: float | 
     _check_id(station_id)
     state = storage.station_state(station_id)
     if state is None:
-        raise CentralError(f"no station {station_id}: check the id with 'central station list'")
+        raise CentralError(
+            f"no station {station_id}: check the id with 'central station list'",
+            code="registry.unknown_station",
+        )
     if state == "retired":
-        raise CentralError(retired_message(station_id))
+        raise CentralError(retired_message(station_id), code="registry.retired")
     storage.move_station(station_id, location, time.time() if now is None else now)
 
 
@@ -73,9 +78,12 @@ def retire(
     _check_id(station_id)
     state = storage.station_state(station_id)
     if state is None:
-        raise CentralError(f"no station {station_id}: check the id with 'central station list'")
+        raise CentralError(
+            f"no station {station_id}: check the id with 'central station list'",
+            code="registry.unknown_station",
+        )
     if state == "retired":
-        raise CentralError(f"station {station_id} is already retired")
+        raise CentralError(f"station {station_id} is already retired", code="registry.retired")
     t = time.time() if now is None else now
     revoked = authority.revoke(station_id)  # first: the CRL goes out even if what follows fails
     storage.retire_station(station_id, reason, t)

@@ -7,7 +7,7 @@ Two listeners share one event loop:
   ``SSLContext`` is built and swapped in for new handshakes from the server-name callback, and the
   application also refuses revoked serials on connections that were open before the revocation.
   Station routes need a ``urn:station:`` certificate; ``/dashboard`` and ``/metrics`` need
-  ``urn:ops:``.
+  ``urn:ops:``; the outcome route of the downstream identity system needs ``urn:backoffice:``.
 - **enrollment** (``--enroll-port``, default ingest + 1): TLS 1.3, server-authenticated only, and
   nothing but ``POST /v1/enroll`` (the one-time token is the credential).
 
@@ -34,6 +34,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from packetformat.auditchain import head_signature_ok
+from packetformat.packet import parse
+from station.policy.rules import CaptureSummary
 from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, is_storage_outage, open_backend
@@ -48,6 +51,7 @@ from sync.central.listener import (
 )
 from sync.central.metrics import Metrics
 from sync.central.ops import fleet_view
+from sync.central.policy import PolicyOffice, check_outcome
 from sync.central.registry import retired_message
 from sync.central.storage import (
     OffsetMismatch,
@@ -60,10 +64,13 @@ from sync.central.storage import (
 from sync.central.verifier import VerifierPool, VerifyRefused
 from sync.common.receipt import Receipt, sign_receipt, utc_now_iso
 from sync.common.wire import (
+    BACKOFFICE_OUTCOME_PATH,
+    CBOR_CONTENT_TYPE,
     DEFAULT_INGEST_PORT,
     DEFAULT_MAX_PACKET_BYTES,
     E_BAD_CSR,
     E_BAD_HEARTBEAT,
+    E_BAD_OUTCOME,
     E_BAD_PACKET_ID,
     E_BAD_REQUEST,
     E_BAD_TOKEN,
@@ -74,6 +81,7 @@ from sync.common.wire import (
     E_FORBIDDEN,
     E_INCOMPLETE,
     E_INVALID_PACKET,
+    E_NO_POLICY,
     E_NOT_READY,
     E_OFFSET_MISMATCH,
     E_PACKET_TOO_COSTLY,
@@ -82,10 +90,15 @@ from sync.common.wire import (
     E_STORAGE_UNAVAILABLE,
     E_TOO_LARGE,
     E_TOO_MANY_UPLOADS,
+    E_UNKNOWN_PACKET,
     HEADER_CHUNK_SHA256,
     HEADER_PACKET_SIZE,
     MAX_JSON_BYTES,
+    OUTCOMES_PATH,
+    POLICY_PATH,
     Heartbeat,
+    HeartbeatAnswer,
+    b64d,
     b64e,
     enroll_port,
     error_body,
@@ -93,7 +106,7 @@ from sync.common.wire import (
 )
 from sync.pki.ca import PKIError, cert_pem
 from sync.pki.crl import load_crl
-from sync.pki.issue import ops_name_of, station_id_of
+from sync.pki.issue import backoffice_name_of, ops_name_of, station_id_of
 
 log = logging.getLogger("central.server")
 # aiohttp answers malformed requests (bad request line, oversized headers) below the application,
@@ -113,6 +126,7 @@ class _NoClientParseErrors(logging.Filter):
 logging.getLogger("aiohttp.server").addFilter(_NoClientParseErrors())
 CRL_REFRESH_CHECK_S = 3600.0
 MAINTENANCE_S = 5.0  # shared-revocation poll, partial-upload expiry, partitions ahead
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _base_context(home: CentralHome) -> ssl.SSLContext:
@@ -193,6 +207,7 @@ class Peer:
     der: bytes
     station_id: str | None
     ops_name: str | None
+    backoffice_name: str | None = None
 
 
 class Central:
@@ -220,6 +235,8 @@ class Central:
         self.central_id = home.central_id
         self.crl = CrlWatcher(home)
         self.thresholds = Thresholds.from_config(home.config())
+        self.policy = PolicyOffice(home, self.storage)
+        _ = self.policy.key  # made now (an old home gets one), not on the first station's request
         self.metrics = Metrics()
         self.metrics.attach(self.storage, lambda: self.thresholds)
         self._peer_cache: dict[bytes, Peer] = {}
@@ -240,7 +257,7 @@ class Central:
         cached = self._peer_cache.get(der)
         if cached is None:
             cert = x509.load_der_x509_certificate(der)
-            cached = Peer(cert, der, station_id_of(cert), ops_name_of(cert))
+            cached = Peer(cert, der, station_id_of(cert), ops_name_of(cert), backoffice_name_of(cert))
             if len(self._peer_cache) > 4096:
                 self._peer_cache.clear()
             self._peer_cache[der] = cached
@@ -265,13 +282,7 @@ class Central:
         if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
             return None
         raw = await _read_bounded(request, MAX_JSON_BYTES, self.limits.body_timeout_s)
-        if raw is None:
-            return None
-        try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        return data if isinstance(data, dict) else None
+        return None if raw is None else json_body(raw)
 
     # -- enrollment listener -------------------------------------------------------------------
     async def enroll(self, request: web.Request) -> web.Response:
@@ -445,9 +456,36 @@ class Central:
         if final is not row:
             return await self._finalise_known(final, station_id, pid, sha)
         await asyncio.to_thread(self._after_store, station_id, pid)
+        await asyncio.to_thread(self._check_policy, station_id, pid, envelope)
         self.metrics.packets.inc()
         log.info("packet.stored station=%s packet=%s size=%d", station_id, pid, size)
         return web.json_response({"receipt_b64": b64e(receipt)})
+
+    def _check_policy(self, station_id: str, pid: str, envelope: bytes) -> None:
+        """An ops alert when the packet's signed capture summary does not satisfy its policy version.
+
+        The receipt is given regardless (the packet is stored): the alert is the signal. A version-1
+        packet (from a station not yet updated) carries no summary and is not checked.
+        """
+        summary = parse(envelope, max_size=self.max_packet_bytes).header.summary
+        if summary is None:
+            return
+        problems = self.policy.check_packet(
+            CaptureSummary(
+                policy_version=summary.policy_version,
+                kind=summary.kind,
+                age_band=summary.age_band,
+                face=bool(summary.face),
+                fingers_captured=summary.fingers_captured,
+                finger_exceptions=summary.finger_exceptions,
+                iris=summary.iris,
+                signoffs=summary.signoffs,
+            )
+        )
+        if problems:
+            detail = f"packet {pid} (policy {summary.policy_version}): " + "; ".join(problems)[:300]
+            self.storage.add_alert(station_id, "policy_violation", detail, time.time())
+            log.error("packet.policy_violation station=%s packet=%s", station_id, pid)
 
     def _after_store(self, station_id: str, pid: str) -> None:
         """Touch the station; alert on it if another station already holds this packet id.
@@ -528,11 +566,80 @@ class Central:
             return self._reject(400, E_BAD_HEARTBEAT, str(exc))
         if hb.station_id != peer.station_id:
             return self._reject(400, E_BAD_HEARTBEAT, "the heartbeat names another station")
+        if hb.audit_sig:
+            try:
+                signature = b64d(hb.audit_sig)
+            except ValueError:
+                signature = b""
+            public = peer.cert.public_key()
+            if not head_signature_ok(public, hb.station_id, hb.audit_seq, hb.audit_head, signature):
+                return self._reject(400, E_BAD_HEARTBEAT, "the audit head's signature does not verify")
         alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
         self.metrics.heartbeats.inc()
-        return web.Response(status=204)
+        answer = await asyncio.to_thread(self._heartbeat_answer, hb.station_id)
+        return web.json_response(answer.to_json())
+
+    def _heartbeat_answer(self, station_id: str) -> HeartbeatAnswer:
+        policy_version, roster_version = self.policy.versions_for(station_id)
+        return HeartbeatAnswer(policy_version, roster_version, self.storage.outcome_seq(station_id))
+
+    # -- policy and outcomes -------------------------------------------------------------------
+    async def policy_bundle(self, request: web.Request) -> web.Response:
+        """The station's signed policy bundle (policy + its roster), CBOR."""
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        bundle = await asyncio.to_thread(self.policy.bundle_for, peer.station_id)
+        if bundle is None:
+            return self._reject(404, E_NO_POLICY, "central has set no policy yet: the built-in one applies")
+        return web.Response(
+            body=bundle, content_type=CBOR_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+        )
+
+    async def station_outcomes(self, request: web.Request) -> web.Response:
+        """The outcomes of the station's packets after ``?after=SEQ``, signed, CBOR."""
+        peer = self.station(request)
+        if isinstance(peer, web.Response):
+            return peer
+        assert peer.station_id is not None
+        raw = request.query.get("after", "0")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
+            return self._reject(400, E_BAD_REQUEST, "after must be a whole number")
+        body = await asyncio.to_thread(self.policy.outcomes_for, peer.station_id, int(raw))
+        return web.Response(body=body, content_type=CBOR_CONTENT_TYPE, headers=_NO_STORE)
+
+    async def backoffice_outcome(self, request: web.Request) -> web.Response:
+        """The downstream identity system records what became of a packet (``urn:backoffice:`` only)."""
+        peer = self.peer(request)
+        if peer is None or peer.backoffice_name is None:
+            return self._reject(
+                403, E_FORBIDDEN, "a back-office certificate (urn:backoffice:NAME) is required"
+            )
+        pid = self._packet_id(request)
+        if pid is None:
+            return self._reject(400, E_BAD_PACKET_ID, "the packet id is not a UUID")
+        body = await self._json(request)
+        if body is None or set(body) - {"outcome", "reason", "note"} or "outcome" not in body:
+            return self._reject(400, E_BAD_OUTCOME, "expected JSON {outcome, reason, note}")
+        try:
+            outcome = check_outcome(body.get("outcome"), body.get("reason", ""), body.get("note", ""))
+        except ValueError as exc:
+            return self._reject(400, E_BAD_OUTCOME, str(exc))
+        found = await asyncio.to_thread(self.storage.find_packet, pid)
+        if len(found) != 1:
+            return self._reject(404, E_UNKNOWN_PACKET, "no packet with this id is stored (or several are)")
+        row = await asyncio.to_thread(
+            self.policy.set_outcome,
+            pid,
+            outcome,
+            by=f"backoffice:{peer.backoffice_name}",
+            station_id=found[0].station_id,
+        )
+        log.info("outcome.set packet=%s outcome=%s by=%s", pid, row.outcome, peer.backoffice_name)
+        return web.json_response({"packet_id": pid, "seq": row.seq, "outcome": row.outcome})
 
     async def dashboard(self, request: web.Request) -> web.Response:
         peer = self.ops(request)
@@ -674,6 +781,9 @@ class Central:
         app.router.add_get("/v1/packets/{packet_id}", self.packet_status)
         app.router.add_put("/v1/packets/{packet_id}", self.put_chunk)
         app.router.add_post("/v1/packets/{packet_id}/finalise", self.finalise)
+        app.router.add_get(POLICY_PATH, self.policy_bundle)
+        app.router.add_get(OUTCOMES_PATH, self.station_outcomes)
+        app.router.add_post(BACKOFFICE_OUTCOME_PATH, self.backoffice_outcome)
         app.router.add_get("/dashboard", self.dashboard)
         app.router.add_get("/dashboard/station/{station_id}", self.dashboard_station)
         app.router.add_get("/ops/v1/fleet", self.ops_fleet)
@@ -708,6 +818,15 @@ class BodyTimeout(Exception):
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def json_body(raw: bytes) -> dict[str, Any] | None:
+    """A request body as a JSON object, or None for anything else (the handler answers 400)."""
+    try:  # at most 64 KiB: bounded work; nesting ends in RecursionError, huge ints in ValueError
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 async def _read_bounded(request: web.Request, limit: int, timeout_s: float) -> bytes | None:

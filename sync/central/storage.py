@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from packetformat.auditchain import segment_problem
 from sync.central.envelopes import DirectoryEnvelopeStore, EnvelopeStore, StorageFull
 from sync.central.fleet import (
     DistrictRow,
@@ -55,7 +56,9 @@ from sync.common.wire import Heartbeat
 __all__ = [
     "Alert",
     "OffsetMismatch",
+    "OutcomeRow",
     "PartialUpload",
+    "PolicyRow",
     "SizeMismatch",
     "SqliteStorage",
     "StationRow",
@@ -64,6 +67,7 @@ __all__ = [
     "StoredPacket",
     "TooManyUploads",
     "UploadLimits",
+    "VersionNotNewer",
 ]
 
 
@@ -127,6 +131,34 @@ class Alert:
     created_at: float
 
 
+@dataclass(frozen=True)
+class PolicyRow:
+    """One policy version as set at central (the document as canonical JSON text)."""
+
+    version: int
+    document: str
+    set_at: float
+    set_by: str
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """What became of one packet downstream; ``seq`` orders the changes a station pulls."""
+
+    seq: int
+    packet_id: str
+    station_id: str
+    outcome: str
+    reason: str
+    note: str
+    decided_at: str
+    decided_by: str
+
+
+class VersionNotNewer(Exception):
+    """A policy version that is not above the newest one stored."""
+
+
 class Storage(Protocol):
     # partial uploads
     def upload_offset(self, station_id: str, packet_id: str) -> int: ...
@@ -151,6 +183,16 @@ class Storage(Protocol):
     # lifecycle
     def ready(self) -> dict[str, Any]: ...
     def maintain(self, now: float) -> dict[str, int]: ...
+    # policy, roster, outcomes (sync/central/policy.py)
+    def policy_add(self, row: PolicyRow) -> None: ...
+    def policy_latest(self) -> PolicyRow | None: ...
+    def policy_get(self, version: int) -> PolicyRow | None: ...
+    def policy_rows(self) -> list[PolicyRow]: ...
+    def roster_set(self, station_id: str, operator_id: str, state: str, now: float) -> int: ...
+    def roster(self, station_id: str) -> tuple[int, dict[str, str]]: ...
+    def outcome_set(self, row: OutcomeRow) -> OutcomeRow: ...
+    def outcomes_after(self, station_id: str, after: int, limit: int) -> list[OutcomeRow]: ...
+    def outcome_seq(self, station_id: str) -> int: ...
     def close(self) -> None: ...
     # the fleet: registry and ops views, computed in the database (sync/central/fleet.py)
     def register_station(self, station_id: str, location: Location, now: float) -> None: ...
@@ -554,6 +596,122 @@ class SqliteStorage(SqliteFleet):
             "partial_bytes": int(partial_bytes),
         }
 
+    # -- policy, roster, outcomes -------------------------------------------------------------------
+    def policy_add(self, row: PolicyRow) -> None:
+        """Store a new policy version; :class:`VersionNotNewer` unless it is above every stored one."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                top = self._conn.execute("SELECT max(version) FROM policies").fetchone()[0]
+                if top is not None and row.version <= int(top):
+                    raise VersionNotNewer(f"version {row.version} is not above {top}")
+                self._conn.execute(
+                    "INSERT INTO policies(version, document, set_at, set_by) VALUES (?,?,?,?)",
+                    (row.version, row.document, row.set_at, row.set_by),
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _policy_rows(self, where: str, args: tuple[Any, ...]) -> list[PolicyRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT version, document, set_at, set_by FROM policies {where}", args
+            ).fetchall()
+        return [PolicyRow(int(r[0]), str(r[1]), float(r[2]), str(r[3])) for r in rows]
+
+    def policy_latest(self) -> PolicyRow | None:
+        rows = self._policy_rows("ORDER BY version DESC LIMIT 1", ())
+        return rows[0] if rows else None
+
+    def policy_get(self, version: int) -> PolicyRow | None:
+        rows = self._policy_rows("WHERE version=?", (version,))
+        return rows[0] if rows else None
+
+    def policy_rows(self) -> list[PolicyRow]:
+        return self._policy_rows("ORDER BY version", ())
+
+    def roster_set(self, station_id: str, operator_id: str, state: str, now: float) -> int:
+        """Allow or disable an operator at a station; returns the station's new roster version."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                seq = int(self._conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM roster").fetchone()[0])
+                self._conn.execute(
+                    "INSERT INTO roster(station_id, operator_id, state, seq, changed_at) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(station_id, operator_id) DO UPDATE SET state=excluded.state,"
+                    " seq=excluded.seq, changed_at=excluded.changed_at",
+                    (station_id, operator_id, state, seq, now),
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return seq
+
+    def roster(self, station_id: str) -> tuple[int, dict[str, str]]:
+        """(roster version, operator id -> state) for a station; version 0 when central set nothing."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT operator_id, state, seq FROM roster WHERE station_id=? ORDER BY operator_id",
+                (station_id,),
+            ).fetchall()
+        return max((int(r[2]) for r in rows), default=0), {str(r[0]): str(r[1]) for r in rows}
+
+    def outcome_set(self, row: OutcomeRow) -> OutcomeRow:
+        """Record (or replace) a packet's outcome under a new, higher sequence number."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "DELETE FROM outcomes WHERE station_id=? AND packet_id=?", (row.station_id, row.packet_id)
+                )
+                cur = self._conn.execute(
+                    "INSERT INTO outcomes(packet_id, station_id, outcome, reason, note, decided_at,"
+                    " decided_by) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        row.packet_id,
+                        row.station_id,
+                        row.outcome,
+                        row.reason,
+                        row.note,
+                        row.decided_at,
+                        row.decided_by,
+                    ),
+                )
+                seq = int(cur.lastrowid or 0)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        return OutcomeRow(
+            seq,
+            row.packet_id,
+            row.station_id,
+            row.outcome,
+            row.reason,
+            row.note,
+            row.decided_at,
+            row.decided_by,
+        )
+
+    def outcomes_after(self, station_id: str, after: int, limit: int) -> list[OutcomeRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, packet_id, station_id, outcome, reason, note, decided_at, decided_by"
+                " FROM outcomes WHERE station_id=? AND seq>? ORDER BY seq LIMIT ?",
+                (station_id, after, limit),
+            ).fetchall()
+        return [OutcomeRow(int(r[0]), *(str(x) for x in r[1:])) for r in rows]
+
+    def outcome_seq(self, station_id: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM outcomes WHERE station_id=?", (station_id,)
+            ).fetchone()
+        return int(row[0])
+
 
 def audit_alerts(previous: tuple[Any, Any] | None, heartbeat: Heartbeat) -> list[tuple[str, str]]:
     """(kind, detail) of the audit alerts a heartbeat raises against the previous (seq, head)."""
@@ -564,4 +722,11 @@ def audit_alerts(previous: tuple[Any, Any] | None, heartbeat: Heartbeat) -> list
         return [("audit_rewound", f"audit sequence went back from {prev_seq} to {heartbeat.audit_seq}")]
     if heartbeat.audit_seq == prev_seq and heartbeat.audit_head != prev_head:
         return [("audit_broken", f"audit head changed at sequence {prev_seq}")]
+    if heartbeat.audit_sig and heartbeat.audit_seq > prev_seq:
+        # A signed head must come with the chain from the head central holds (packetformat.auditchain).
+        problem = segment_problem(
+            prev_seq, prev_head, list(heartbeat.audit_segment), heartbeat.audit_seq, heartbeat.audit_head
+        )
+        if problem is not None:
+            return [("audit_broken", f"the new audit head does not extend the previous one: {problem}")]
     return []

@@ -14,12 +14,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from packetformat.auditchain import parse_segment
+
 API_PREFIX = "/v1"
 ENROLL_PATH = "/v1/enroll"
 RENEW_PATH = "/v1/renew"
 HEARTBEAT_PATH = "/v1/heartbeat"
 PACKET_PATH = "/v1/packets/{packet_id}"
 FINALISE_PATH = "/v1/packets/{packet_id}/finalise"
+POLICY_PATH = "/v1/policy"
+OUTCOMES_PATH = "/v1/outcomes"
+BACKOFFICE_OUTCOME_PATH = "/v1/backoffice/outcomes/{packet_id}"
 DASHBOARD_PATH = "/dashboard"
 METRICS_PATH = "/metrics"
 
@@ -36,6 +41,7 @@ RENEW_AT_FRACTION = 2 / 3
 
 STATION_URI_PREFIX = "urn:station:"
 OPS_URI_PREFIX = "urn:ops:"
+BACKOFFICE_URI_PREFIX = "urn:backoffice:"
 STATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 OPS_NAME_RE = STATION_ID_RE
 
@@ -62,6 +68,10 @@ E_TOO_MANY_UPLOADS = "too_many_uploads"  # 429: the station's cap of unfinished 
 E_STORAGE_FULL = "storage_full"  # 507: central is out of space; retry later
 E_STORAGE_UNAVAILABLE = "storage_unavailable"  # 503: central's database is unreachable; retry later
 E_NOT_READY = "not_ready"  # 503 from /v1/ready: database unreachable or schema not current
+E_NO_POLICY = "no_policy"
+E_UNKNOWN_PACKET = "unknown_packet"
+E_BAD_OUTCOME = "bad_outcome"
+CBOR_CONTENT_TYPE = "application/cbor"
 
 PACKET_STATES = ("sealed", "uploading", "acked", "purged")
 
@@ -76,6 +86,7 @@ MAX_VERSION_TEXT = 64
 MAX_TIME_TEXT = 40
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{5,18}(Z|[+-][0-9]{2}:?[0-9]{2})?")
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 
 
 def packet_path(packet_id: str) -> str:
@@ -150,6 +161,39 @@ class UploadStatus:
 
 
 @dataclass(frozen=True)
+class HeartbeatAnswer:
+    """Body of central's 200 answer to a heartbeat: what the station should hold (``ops_uri`` aside).
+
+    ``policy_version`` and ``roster_version`` are of the bundle ``GET /v1/policy`` serves this station;
+    ``outcomes_seq`` is the highest outcome sequence number for its packets (``GET /v1/outcomes``).
+    """
+
+    policy_version: int
+    roster_version: int
+    outcomes_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.policy_version,
+            "roster_version": self.roster_version,
+            "outcomes_seq": self.outcomes_seq,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> HeartbeatAnswer:
+        """Strict; ``ValueError`` naming the first bad field (unknown fields are ignored)."""
+        if not isinstance(data, dict):
+            raise ValueError("heartbeat answer must be an object")
+        values = []
+        for name in ("policy_version", "roster_version", "outcomes_seq"):
+            value = data.get(name)
+            if type(value) is not int or not 0 <= value < 2**53:
+                raise ValueError(f"heartbeat answer field {name} missing or not a count")
+            values.append(value)
+        return cls(*values)
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """Body of ``POST /v1/heartbeat``."""
 
@@ -164,6 +208,10 @@ class Heartbeat:
     cert_not_after: str = ""
     audit_head: str = ""
     audit_seq: int = 0
+    # The head signed with the station's identity key, and the chain entries since the head central
+    # last accepted (packetformat.auditchain); empty from agents older than both.
+    audit_sig: str = ""
+    audit_segment: tuple[tuple[int, str, str, str, str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -178,6 +226,8 @@ class Heartbeat:
             "cert_not_after": self.cert_not_after,
             "audit_head": self.audit_head,
             "audit_seq": self.audit_seq,
+            **({"audit_sig": self.audit_sig} if self.audit_sig else {}),
+            **({"audit_segment": [list(e) for e in self.audit_segment]} if self.audit_segment else {}),
         }
 
     @classmethod
@@ -248,4 +298,6 @@ class Heartbeat:
             ),
             audit_head=text("audit_head", get("audit_head", (str,), optional=True) or "", 128, _HEX_RE),
             audit_seq=integer("audit_seq", get("audit_seq", (int,), optional=True) or 0, MAX_SEQ),
+            audit_sig=text("audit_sig", get("audit_sig", (str,), optional=True) or "", 200, _B64_RE),
+            audit_segment=tuple(parse_segment(get("audit_segment", (list,), optional=True) or [])),
         )

@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from sync.common.wire import (
+    BACKOFFICE_URI_PREFIX,
     DEFAULT_CERT_DAYS,
     OPS_NAME_RE,
     OPS_URI_PREFIX,
     STATION_URI_PREFIX,
-    ops_uri,
     station_uri,
     valid_station_id,
 )
@@ -40,9 +41,13 @@ def load_csr(pem: str | bytes) -> x509.CertificateSigningRequest:
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         csr = x509.load_pem_x509_csr(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CSRError("the CSR is not a PEM certificate signing request") from exc
-    if not csr.is_signature_valid:
+    try:  # a malformed or unsupported public key surfaces only here, as ValueError (found by fuzzing)
+        valid = csr.is_signature_valid
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CSRError("the CSR's public key is malformed or of an unsupported type") from exc
+    if not valid:
         raise CSRError("the CSR signature does not verify (no proof of key possession)")
     return csr
 
@@ -51,7 +56,10 @@ def check_station_csr(csr: x509.CertificateSigningRequest, station_id: str) -> e
     """The CSR's public key if it may become ``station_id``'s certificate; :class:`CSRError` otherwise."""
     if not valid_station_id(station_id):
         raise CSRError("the station id is not valid (letters, digits, '.', '_', '-'; at most 64)")
-    key = csr.public_key()
+    try:
+        key = csr.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CSRError("the CSR's public key is malformed or of an unsupported type") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise CSRError("the CSR key must be EC P-256 (the station identity key)")
     try:
@@ -80,6 +88,12 @@ def station_id_of(cert: x509.Certificate) -> str | None:
     """The station id from a certificate's SAN URI, or None if it is not a station certificate."""
     ids = [u[len(STATION_URI_PREFIX) :] for u in uri_sans(cert) if u.startswith(STATION_URI_PREFIX)]
     return ids[0] if len(ids) == 1 and valid_station_id(ids[0]) else None
+
+
+def backoffice_name_of(cert: x509.Certificate) -> str | None:
+    """NAME of a ``urn:backoffice:NAME`` certificate (the downstream identity system), else None."""
+    names = [u[len(BACKOFFICE_URI_PREFIX) :] for u in uri_sans(cert) if u.startswith(BACKOFFICE_URI_PREFIX)]
+    return names[0] if len(names) == 1 and OPS_NAME_RE.match(names[0]) else None
 
 
 def ops_name_of(cert: x509.Certificate) -> str | None:
@@ -241,15 +255,18 @@ def issue_station_cert(
 
 
 def issue_ops_cert(
-    ca: CA, key: ec.EllipticCurvePrivateKey, name: str, *, days: float = 365
+    ca: CA, key: ec.EllipticCurvePrivateKey, name: str, *, days: float = 365, prefix: str = OPS_URI_PREFIX
 ) -> x509.Certificate:
+    """An ops client certificate (SAN ``urn:ops:NAME``; ``urn:backoffice:NAME`` for the identity system)."""
     if not OPS_NAME_RE.match(name):
         raise PKIError("an ops name is letters, digits, '.', '_', '-' (at most 64)")
+    if prefix not in (OPS_URI_PREFIX, BACKOFFICE_URI_PREFIX):
+        raise PKIError(f"unknown certificate kind {prefix!r}")
     return issue_leaf(
         ca,
         key.public_key(),
         common_name=name,
-        sans=[x509.UniformResourceIdentifier(ops_uri(name))],
+        sans=[x509.UniformResourceIdentifier(prefix + name)],
         eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
         days=days,
     )

@@ -1,0 +1,1 @@
+"""Coverage-guided fuzzing of the project's parsers (atheris): targets, corpus and replay."""
