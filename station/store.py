@@ -10,17 +10,16 @@ Packets move ``sealed -> uploading -> acked -> purged`` (``uploading -> sealed``
 upload is abandoned); a trigger refuses any other transition, so nothing is overwritten in place.
 The schema is versioned with ``PRAGMA user_version`` and migrated in one transaction.
 
-Envelopes of more than :data:`INLINE_MAX` bytes (every real enrollment) live outside the SQLCipher pages,
-one file each in ``<queue>.envelopes/`` (``queue.envelopes/<packet_id>.env`` beside ``queue.db``). They
-are already HPKE-sealed to central and signed, so this costs no secrecy, and it spares every commit the
-page encryption, HMACs and WAL copy of ~180 KB (bench/commit.py shows the stages). What the files do
-reveal to someone who can list the directory: how many packets are queued, their sizes and their
-commit times (names are the time-ordered packet ids, mtimes the write times). The order keeps a
-crash harmless: the file is written and ``fdatasync``'d (and its directory fsync'd) inside the write
-transaction, before the row that names it commits together with its audit entry; a crash in between
-leaves a file no row names, which the next :meth:`Store.open` wipes. The row keeps the file's size and
-SHA-256, checked on every read. A purge zeroes the file in place, syncs it and unlinks it after the
-row's commit (a file a crash left behind is wiped at the next open).
+Envelopes stay in the SQLCipher pages by default. ``Store.open(inline_max=N)`` puts every envelope
+of more than N bytes outside them instead, one file each in ``<queue>.envelopes/<packet_id>.env``
+beside ``queue.db``: the file is written and ``fdatasync``'d (and its directory fsync'd) inside the
+write transaction, before the row that names it (with its size and SHA-256, checked on every read)
+commits with its audit entry; a crash in between leaves a file no row names, which the next open
+wipes; a purge zeroes the file in place, syncs and unlinks it after its commit. The envelope is
+HPKE-sealed and signed, so a file costs no secrecy, but the folder shows how many packets are queued,
+their sizes and commit times. Measured side by side (bench/commit.py), the file costs two more
+fsyncs than it saves in page encryption: on this project's machine it was no faster when the disk
+was quiet and two to three times slower when it was busy, so it is not the default.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ KEY_BYTES = 32
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
 STATES = ("sealed", "uploading", "acked", "purged")
 PENDING_STATES = ("sealed", "uploading")
-INLINE_MAX = 32 * 1024  # envelopes up to this size stay in the database (cheaper there than a file)
+INLINE_MAX = 1 << 40  # by default every envelope stays in the database (see the module's docstring)
 ENVELOPE_SUFFIX = ".env"
 _SAFE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,63}")
 
@@ -240,10 +239,11 @@ def _is_encrypted_file(path: Path) -> bool:
 class Store:
     """An open queue database. One connection per process; safe across two processes (WAL)."""
 
-    def __init__(self, conn: Any, path: Path) -> None:
+    def __init__(self, conn: Any, path: Path, *, inline_max: int = INLINE_MAX) -> None:
         self._conn = conn
         self.path = path
         self.envelope_dir = envelope_dir(path)
+        self.inline_max = inline_max  # envelopes over this many bytes go to files
         self._lock = threading.RLock()
         self._depth = 0
         self._written: list[Path] = []  # envelope files this transaction created (removed on rollback)
@@ -260,6 +260,7 @@ class Store:
         create: bool = False,
         busy_timeout_ms: int = 10_000,
         integrity_check: bool = True,
+        inline_max: int = INLINE_MAX,
     ) -> Store:
         """Open (or with ``create``, create) the queue at ``path`` with the raw 32-byte ``key``."""
         path = Path(path)
@@ -303,7 +304,7 @@ class Store:
             # cipher_memory_security stays OFF on purpose: it wipes every SQLite allocation (3-4x slower
             # commits, measured in bench/commit.py) but the rows hold only sealed envelopes, ids and
             # codes; SQLCipher wipes its key material regardless.
-            store = cls(conn, path)
+            store = cls(conn, path, inline_max=inline_max)
             store._migrate()
             store._envelope_dir_ready()
             store.clean_envelope_files()
@@ -458,9 +459,9 @@ class Store:
     def add_packet(self, packet_id: str, envelope: bytes, sha256: str, created_at: float) -> None:
         """Queue a sealed packet (call inside :meth:`transaction` to commit it with its audit event).
 
-        An envelope over :data:`INLINE_MAX` bytes goes to its own file, synced inside the transaction
+        An envelope over ``inline_max`` bytes goes to its own file, synced inside the transaction
         before the row that names it commits."""
-        in_file = len(envelope) > INLINE_MAX and _SAFE_ID.fullmatch(packet_id) is not None
+        in_file = len(envelope) > self.inline_max and _SAFE_ID.fullmatch(packet_id) is not None
         inline = None if in_file else envelope
         with self.transaction() as conn:
             try:

@@ -1,4 +1,5 @@
-"""Envelopes kept in files beside the queue: crash order, start-up clean-up, damage, rollback, migration."""
+"""Envelopes kept in files beside the queue (``inline_max``): crash order, start-up clean-up, damage,
+rollback, migration; and the default, where every envelope stays in the pages."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import pytest
 import sqlcipher3
 
 from station.errors import StoreError
-from station.store import INLINE_MAX, MIGRATIONS, SCHEMA_VERSION, Store, _split_sql
+from station.store import MIGRATIONS, SCHEMA_VERSION, Store, _split_sql
 
 KEY = bytes(range(32))
-BIG = INLINE_MAX + 40_000
+FILES_OVER = 32 * 1024  # the stores here keep envelopes over 32 KiB in files (the file mode under test)
+BIG = FILES_OVER + 40_000
 
 
 def envelope(n: int, size: int = BIG) -> bytes:
@@ -36,7 +38,7 @@ def add(store: Store, n: int, size: int = BIG) -> str:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "queue.db", KEY, create=True)
+    s = Store.open(tmp_path / "queue.db", KEY, create=True, inline_max=FILES_OVER)
     yield s
     s.close()
 
@@ -55,7 +57,7 @@ KILLED_BETWEEN_FILE_AND_ROW = textwrap.dedent(
     import hashlib, os, signal, sys
     from pathlib import Path
     from station.store import Store
-    store = Store.open(Path(sys.argv[1]), bytes(range(32)))
+    store = Store.open(Path(sys.argv[1]), bytes(range(32)), inline_max=32 * 1024)
     env = os.urandom(int(sys.argv[2]))
     with store.transaction():
         store.add_packet(sys.argv[3], env, hashlib.sha256(env).hexdigest(), 1.0)
@@ -67,7 +69,7 @@ KILLED_BETWEEN_FILE_AND_ROW = textwrap.dedent(
 
 def test_a_crash_between_file_and_row_leaves_an_orphan_wiped_at_open(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
-    with Store.open(path, KEY, create=True) as s:
+    with Store.open(path, KEY, create=True, inline_max=FILES_OVER) as s:
         live = add(s, 1)
     orphan = packet_id(2)
     done = subprocess.run(
@@ -77,7 +79,7 @@ def test_a_crash_between_file_and_row_leaves_an_orphan_wiped_at_open(tmp_path: P
     folder = path.with_name("queue.envelopes")
     assert (folder / f"{orphan}.env").stat().st_size == BIG  # what the crash left
     (folder / "stray.tmp").write_bytes(b"x" * 10)
-    with Store.open(path, KEY) as s:
+    with Store.open(path, KEY, inline_max=FILES_OVER) as s:
         assert sorted(f.name for f in folder.iterdir()) == [f"{live}.env"]
         assert s.counts()["sealed"] == 1 and s.envelope(live) == envelope(1)
         with pytest.raises(StoreError, match="No packet"):
@@ -114,14 +116,14 @@ def test_a_damaged_or_missing_file_is_reported_not_returned(store: Store) -> Non
 
 def test_a_crash_after_the_purge_commit_is_wiped_at_open(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
-    with Store.open(path, KEY, create=True) as s:
+    with Store.open(path, KEY, create=True, inline_max=FILES_OVER) as s:
         pid = add(s, 1)
         s.record_ack(pid, b"receipt", acked_at=10.0)
         kept = (s.envelope_dir / f"{pid}.env").read_bytes()
         s.purge_acked(time.time())
     # as if the process died after the purge's commit, before it zeroed and unlinked the file
     (path.with_name("queue.envelopes") / f"{pid}.env").write_bytes(kept)
-    with Store.open(path, KEY) as s:
+    with Store.open(path, KEY, inline_max=FILES_OVER) as s:
         assert list(s.envelope_dir.iterdir()) == [] and s.packet(pid).state == "purged"
 
 
@@ -152,7 +154,7 @@ def test_a_schema_1_queue_is_migrated_and_keeps_every_envelope(tmp_path: Path) -
         )
     conn.execute("COMMIT")
     conn.close()
-    with Store.open(path, KEY) as s:
+    with Store.open(path, KEY, inline_max=FILES_OVER) as s:
         assert s.schema_version() == SCHEMA_VERSION == 3
         assert s.envelope(packet_id(1)) == envelope(1) and s.envelope(packet_id(2)) == envelope(2)
         with pytest.raises(StoreError, match="cannot change state"):
@@ -171,3 +173,14 @@ def test_a_schema_1_queue_is_migrated_and_keeps_every_envelope(tmp_path: Path) -
             "acked": 0,
             "purged": 1,
         }
+
+
+def test_by_default_every_envelope_stays_in_the_pages(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "queue.db", KEY, create=True) as s:
+        pid = add(s, 1, size=500_000)
+        assert list(s.envelope_dir.iterdir()) == [] and s.envelope(pid) == envelope(1, 500_000)
+    with Store.open(tmp_path / "queue.db", KEY, inline_max=FILES_OVER) as s:
+        assert s.envelope(pid) == envelope(1, 500_000)  # either setting reads what the other wrote
+        filed = add(s, 2)
+    with Store.open(tmp_path / "queue.db", KEY) as s:
+        assert s.envelope(filed) == envelope(2) and len(list(s.envelope_dir.iterdir())) == 1

@@ -13,10 +13,11 @@ import pytest
 import sqlcipher3
 
 from station.errors import StoreError
-from station.store import INLINE_MAX, SCHEMA_VERSION, Store
+from station.store import SCHEMA_VERSION, Store
 from tests.sqlcipher_pages import database_plaintext, wal_plaintext
 
 KEY = bytes(range(32))
+FILES_OVER = 32 * 1024  # this store keeps envelopes over 32 KiB in files, the rest in its pages
 
 
 def envelope(n: int, size: int = 20_000) -> bytes:
@@ -33,7 +34,7 @@ def add(store: Store, n: int, size: int = 20_000, created: float | None = None) 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "queue.db", KEY, create=True)
+    s = Store.open(tmp_path / "queue.db", KEY, create=True, inline_max=FILES_OVER)
     yield s
     s.close()
 
@@ -103,14 +104,14 @@ def test_old_schema_is_migrated_and_newer_is_refused(tmp_path: Path) -> None:
 
 
 def test_retention_purge_leaves_no_byte_of_the_envelope(tmp_path: Path, store: Store) -> None:
-    big = add(store, 1, size=60_000)  # over INLINE_MAX: its own file beside the database
+    big = add(store, 1, size=60_000)  # over FILES_OVER: its own file beside the database
     small = add(store, 2, size=300)  # inside a b-tree page
     middle = add(store, 4, size=20_000)  # overflow pages
     kept = add(store, 3, size=20_000)
     kept_file = add(store, 5, size=50_000)
     path = tmp_path / "queue.db"
     big_file = store.envelope_dir / f"{big}.env"
-    assert big_file.read_bytes() == envelope(1, 60_000) and INLINE_MAX < 50_000
+    assert big_file.read_bytes() == envelope(1, 60_000) and FILES_OVER < 50_000
     link = tmp_path / "same-inode"  # a second name for the file's blocks: what a purge leaves in them
     os.link(big_file, link)
     # The helper really decrypts: before the purge the envelopes are visible to it.
