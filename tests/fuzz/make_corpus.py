@@ -38,6 +38,7 @@ from station.enrollment.example import write_example
 from station.enrollment.files import load_enrollment
 from station.policy.bundle import Bundle, sign_bundle
 from station.policy.default import BUILTIN
+from station.policy.signed import OUTCOMES, sign_document
 from sync.central.export import iso19794
 from sync.central.export.batch import render
 from sync.central.export.document import read_view
@@ -192,6 +193,7 @@ def central_json_seeds() -> dict[str, bytes]:
         "renew.json": {"csr_pem": csr},
         "finalise.json": {"sha256": "AB" * 32, "size": 4096},
         "upload-status.json": UploadStatus(4096, True, b64e(b"receipt")).to_json(),
+        "outcome.json": {"outcome": "re-enroll", "reason": "finger_quality", "note": "finger 3 smudged"},
     }
     return {name: json.dumps(body).encode() for name, body in bodies.items()}
 
@@ -203,6 +205,21 @@ def policy_seeds() -> tuple[dict[str, bytes], dict[str, bytes]]:
     )
     signed = sign_bundle(bundle, targets.POLICY_KEY)
     return {"bundle.cbor": signed}, {"builtin.cbor": cbor2.dumps(BUILTIN.to_document(), canonical=True)}
+
+
+def outcome_seeds(packet_id: str) -> dict[str, bytes]:
+    """An outcome list as central signs it: one re-enrollment and one acceptance."""
+    entry = {"packet_id": packet_id, "note": "", "decided_at": utc_now_iso()}
+    document = {
+        "station_id": targets.STATION_ID,
+        "after": 0,
+        "more": False,
+        "outcomes": [
+            {**entry, "seq": 1, "outcome": "re-enroll", "reason": "finger_quality"},
+            {**entry, "seq": 2, "outcome": "accepted", "reason": ""},
+        ],
+    }
+    return {"outcomes.cbor": sign_document(OUTCOMES, document, targets.POLICY_KEY)}
 
 
 def export_seeds(document: dict[str, Any], meta: dict[str, Any]) -> dict[str, dict[str, bytes]]:
@@ -229,6 +246,7 @@ def write_corpus(out: Path, work: Path) -> dict[str, dict[str, bytes]]:
         "central_json": central_json_seeds(),
         "policy": policy,
         "policy_document": policy_doc,
+        "outcomes": outcome_seeds(str(meta["packet_id"])),
         **export_seeds(document, meta),
     }
     assert set(corpus) == set(targets.TARGETS), "every target needs seeds"

@@ -32,13 +32,15 @@ from packetformat import packet
 from packetformat.cbor import CborError, Limits, decode
 from station.enrollment.files import load_enrollment
 from station.errors import StationError
+from station.outcomes import parse_outcomes
 from station.policy.bundle import open_bundle, read_stored_bundle
 from station.policy.model import PolicyError
 from station.policy.parse import policy_from_document
-from station.policy.signed import MAX_DEPTH, MAX_SIGNED_BYTES
+from station.policy.signed import MAX_DEPTH, MAX_SIGNED_BYTES, OUTCOMES, open_document, read_unverified
 from sync.central.export.ansi_nist_reader import describe, read_transaction
 from sync.central.export.errors import ReadError
 from sync.central.export.iso19794 import read_face_record, read_finger_record
+from sync.central.policy import check_outcome
 from sync.central.server import json_body
 from sync.common.receipt import ReceiptError, decode_receipt, verify_receipt
 from sync.common.wire import Heartbeat, UploadStatus
@@ -149,6 +151,9 @@ def central_json(data: bytes) -> None:
         check_station_csr(load_csr(body["csr_pem"]), body["station_id"])
     if isinstance(body.get("sha256"), str) and type(body.get("size")) is int:
         body["sha256"].lower()
+    if not set(body) - {"outcome", "reason", "note"} and "outcome" in body:  # POST .../outcome
+        with contextlib.suppress(ValueError):
+            check_outcome(body.get("outcome"), body.get("reason", ""), body.get("note", ""))
     for reader in (Heartbeat.from_json, UploadStatus.from_json):
         with contextlib.suppress(ValueError):  # the handler answers 400 with its message
             reader(body)
@@ -168,6 +173,13 @@ def policy_document(data: bytes) -> None:
     except CborError:
         return
     policy_from_document(document)
+
+
+def outcomes(data: bytes) -> None:
+    """The outcome list: checked against the pinned key, and its entries read as stored."""
+    with contextlib.suppress(PolicyError):
+        parse_outcomes(open_document(OUTCOMES, data, POLICY_KEY.public_key()), station_id=STATION_ID)
+    parse_outcomes(read_unverified(OUTCOMES, data), station_id=STATION_ID)
 
 
 def ansi_nist(data: bytes) -> None:
@@ -200,6 +212,7 @@ TARGETS: dict[str, Target] = {
     "central_json": Target(central_json, (PKIError,), 8192),
     "policy": Target(policy_bundle, (PolicyError,), 8192),
     "policy_document": Target(policy_document, (PolicyError,), 8192),
+    "outcomes": Target(outcomes, (PolicyError,), 8192),
     "ansi_nist": Target(ansi_nist, (ReadError,), 16384),
     "iso19794_finger": Target(iso19794_finger, (ReadError,), 16384),
     "iso19794_face": Target(iso19794_face, (ReadError,), 16384),
