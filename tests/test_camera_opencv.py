@@ -7,9 +7,6 @@ back a replug. Only the backend differs from ``camera:///dev/videoN`` (which use
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -20,14 +17,7 @@ from drivers.camera import opencv
 from drivers.camera.opencv import Mode, OpenCVCamera
 from drivers.errors import DeviceNotFound, DeviceUnplugged, UnsupportedURL
 from drivers.url import open_device
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> None:
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.005)
+from tests.waiting import wait_for
 
 
 def clip(path: Path, frames: int = 40, size: tuple[int, int] = (64, 48)) -> Path:
@@ -92,7 +82,7 @@ def test_unplug_is_reported_and_replug_recovers(tmp_path: Path, monkeypatch: pyt
         cam.start()
         seq, _ = cam.wait_newer(0, timeout=5)
         node.rename(away)  # the node disappears
-        wait_for(lambda: cam.unplugged)
+        wait_for(lambda: cam.unplugged, 10.0)
         with pytest.raises(DeviceUnplugged) as exc:
             cam.latest_frame()
         assert "reconnect" in exc.value.message
@@ -100,7 +90,7 @@ def test_unplug_is_reported_and_replug_recovers(tmp_path: Path, monkeypatch: pyt
             cam.still(timeout=1)
         reopened = cam.reopened
         away.rename(node)  # plugged back in
-        wait_for(lambda: not cam.unplugged and cam.reopened > reopened)
+        wait_for(lambda: not cam.unplugged and cam.reopened > reopened, 10.0)
         newer, frame = cam.wait_newer(seq, timeout=5)
         assert newer > seq and frame.shape == (48, 64, 3)
         assert cam.latest_frame() is not None
@@ -114,7 +104,7 @@ def test_end_of_stream_counts_as_unplugged_then_reopens(
     cam = OpenCVCamera(str(clip(tmp_path / "video0.avi", frames=5)), Mode(64, 48, 30, ""), api=cv2.CAP_ANY)
     with cam:
         cam.start()
-        wait_for(lambda: cam.reopened >= 1)  # the 5-frame file ran out, was reported and reopened
+        wait_for(lambda: cam.reopened >= 1, 10.0)  # the 5-frame file ran out, was reported and reopened
         assert cam.frame_size == (64, 48)
 
 
@@ -146,7 +136,7 @@ def test_twenty_unplug_replug_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyP
         seq, _ = cam.wait_newer(0, timeout=5)
         for cycle in range(20):
             node.rename(away)
-            wait_for(lambda: cam.unplugged)
+            wait_for(lambda: cam.unplugged, 10.0)
             away.rename(node)
-            wait_for(lambda c=cycle: not cam.unplugged and cam.reopened > c)
+            wait_for(lambda c=cycle: not cam.unplugged and cam.reopened > c, 10.0)
             seq, _ = cam.wait_newer(seq, timeout=5)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -16,15 +15,7 @@ from drivers.camera.sim import SimCamera
 from drivers.errors import DeviceNotFound, DeviceUnplugged, UnsupportedURL
 from drivers.url import open_device
 from tests import face_images as fi
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait on a condition with a bounded number of short event waits (no sleep loops)."""
-    done = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        done.wait(0.005)
+from tests.waiting import wait_for
 
 
 def coloured(tmp_path: Path, count: int) -> Path:

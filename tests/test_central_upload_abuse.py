@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,6 +42,7 @@ from tests.central_support import (
     station_client,
     upload,
 )
+from tests.waiting import wait_for
 
 
 def central(home: CentralHome, *args: str) -> subprocess.CompletedProcess[str]:
@@ -164,10 +164,12 @@ def test_abandoned_uploads_expire(backend_url: str | None, tmp_path: Path) -> No
         with http_client(c, home) as http:
             assert put_chunk(http, node.url, pid, 0, b"x" * 1000, 5000).status_code == 200
             assert http.get(f"{node.url}{packet_path(pid)}").json()["offset"] == 1000
-            deadline = time.monotonic() + 30  # the server's upkeep runs every few seconds
-            while http.get(f"{node.url}{packet_path(pid)}").json()["offset"] != 0:
-                assert time.monotonic() < deadline, "the abandoned upload never expired"
-                time.sleep(0.2)
+            wait_for(  # the server's upkeep runs every few seconds
+                lambda: http.get(f"{node.url}{packet_path(pid)}").json()["offset"] == 0,
+                30,
+                interval=0.2,
+                what="the abandoned upload's expiry",
+            )
     finally:
         node.stop()
     assert status(home)["totals"]["partial_uploads"] == 0
