@@ -58,8 +58,7 @@ _HEADER_ORDER = canonical_key_order(list(_HEADER_FIELDS))
 class UpdateRefused(StationError):
     """A bundle that must not be installed; nothing was changed."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="update.refused")
+    code = "update.refused"
 
 
 @dataclass(frozen=True)
