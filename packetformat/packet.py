@@ -310,8 +310,7 @@ def _check_uuid7(value: str) -> None:
 
 
 def _cbor_failure(what: str, exc: CborError) -> PacketError:
-    message = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
-    return PacketError(message, code=f"packet.{exc.code}")
+    return PacketError(f"{what}: {exc}", code=f"packet.{exc.code}")
 
 
 def _check_summary(summary: PacketSummary) -> None:

@@ -51,7 +51,7 @@ def _fsync_dir(path: Path) -> None:
 def _write_new(path: Path, data: bytes) -> None:
     """Atomically create ``path`` (0600) with ``data``; refuse to replace an existing file."""
     if path.exists():
-        raise KeyProblem(f"The key {path} already exists: refusing to overwrite it.", code="key-exists")
+        raise KeyProblem(f"The key {path} already exists: refusing to overwrite it.", code="keys.exists")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -62,7 +62,7 @@ def _write_new(path: Path, data: bytes) -> None:
         os.link(tmp, path)  # fails if path appeared meanwhile: never overwrite
     except FileExistsError as exc:
         raise KeyProblem(
-            f"The key {path} already exists: refusing to overwrite it.", code="key-exists"
+            f"The key {path} already exists: refusing to overwrite it.", code="keys.exists"
         ) from exc
     finally:
         tmp.unlink(missing_ok=True)
@@ -106,13 +106,13 @@ class KeyBackend(ABC):
             raise KeyProblem(
                 f"The keys folder {self.directory} is a symbolic link or not a folder: refusing to use it."
                 " Call a technician.",
-                code="key-symlink",
+                code="keys.symlink",
             )
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyProblem(
                 f"The keys folder {self.directory} is open to other users (mode"
                 f" {stat.S_IMODE(st.st_mode):04o}): refusing to use it. Run: chmod 700 {self.directory}",
-                code="key-permissions",
+                code="keys.permissions",
             )
 
     @abstractmethod
@@ -160,26 +160,26 @@ class FileKeyBackend(KeyBackend):
             raise KeyProblem(
                 f"The key file {path} is missing: this station cannot open its data. Call a technician;"
                 " do not re-initialise, or the queued packets are lost.",
-                code="key-missing",
+                code="keys.missing",
             ) from None
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
             raise KeyProblem(
                 f"The key file {path} is a symbolic link or not a regular file: refusing to use it."
                 " A key is a plain file in the keys folder; call a technician.",
-                code="key-symlink",
+                code="keys.symlink",
             )
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyProblem(
                 f"The key file {path} can be read by other users (mode {stat.S_IMODE(st.st_mode):04o}):"
                 f" refusing to use it. Run: chmod 600 {path}",
-                code="key-permissions",
+                code="keys.permissions",
             )
         # Root (the technician's tools) may read the keys of the station user who owns the folder.
         if st.st_uid != os.geteuid() and not (os.geteuid() == 0 and st.st_uid == self._directory_owner()):
             raise KeyProblem(
                 f"The key file {path} belongs to another user (uid {st.st_uid}): refusing to use it."
                 " Run the station as the user that owns its keys.",
-                code="key-owner",
+                code="keys.owner",
             )
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as fh:
@@ -223,7 +223,7 @@ class SystemdCredsBackend(KeyBackend):
         self.ensure_directory()
         if self.path(name).exists():
             raise KeyProblem(
-                f"The key {self.path(name)} already exists: refusing to overwrite it.", code="key-exists"
+                f"The key {self.path(name)} already exists: refusing to overwrite it.", code="keys.exists"
             )
         proc = subprocess.run(
             self.encrypt_command(name, tpm2=self.has_tpm2()), input=data, capture_output=True, check=False
@@ -231,7 +231,7 @@ class SystemdCredsBackend(KeyBackend):
         if proc.returncode != 0:
             self.path(name).unlink(missing_ok=True)
             why = proc.stderr.decode(errors="replace").strip()
-            raise KeyProblem(f"systemd-creds could not seal the key '{name}': {why}", code="key-seal")
+            raise KeyProblem(f"systemd-creds could not seal the key '{name}': {why}", code="keys.seal")
         os.chmod(self.path(name), 0o600)
         _fsync_dir(self.directory)
 
@@ -255,13 +255,13 @@ class SystemdCredsBackend(KeyBackend):
         if path.is_symlink():
             raise KeyProblem(
                 f"The sealed key {path} is a symbolic link: refusing to use it. Call a technician.",
-                code="key-symlink",
+                code="keys.symlink",
             )
         if not path.exists():
             raise KeyProblem(
                 f"The sealed key {path} is missing: this station cannot open its data. Call a technician;"
                 " do not re-initialise, or the queued packets are lost.",
-                code="key-missing",
+                code="keys.missing",
             )
         proc = subprocess.run(
             ["systemd-creds", "decrypt", f"--name={self.credential_name(name)}", str(path), "-"],
@@ -272,7 +272,7 @@ class SystemdCredsBackend(KeyBackend):
             raise KeyProblem(
                 f"The sealed key {path} cannot be unsealed on this machine (moved disk, changed TPM or"
                 " damaged file). Call a technician.",
-                code="key-unseal",
+                code="keys.unseal",
             )
         return proc.stdout
 
@@ -282,7 +282,7 @@ def make_backend(home: StationHome, backend: str) -> KeyBackend:
         return FileKeyBackend(home.keys_dir)
     if backend == "systemd-creds":
         return SystemdCredsBackend(home.keys_dir)
-    raise KeyProblem(f"Unknown key backend '{backend}': use 'file' or 'systemd-creds'.", code="key-backend")
+    raise KeyProblem(f"Unknown key backend '{backend}': use 'file' or 'systemd-creds'.", code="keys.backend")
 
 
 class KeyStore:
@@ -320,7 +320,7 @@ class KeyStore:
             raise KeyProblem(
                 f"The database key has {len(key)} bytes instead of {DB_KEY_BYTES}: it is damaged."
                 " Call a technician.",
-                code="key-damaged",
+                code="keys.damaged",
             )
         return key
 
@@ -337,9 +337,9 @@ class KeyStore:
         try:
             key = serialization.load_der_private_key(raw, password=None)
         except ValueError as exc:
-            raise KeyProblem("The identity key is damaged. Call a technician.", code="key-damaged") from exc
+            raise KeyProblem("The identity key is damaged. Call a technician.", code="keys.damaged") from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-            raise KeyProblem("The identity key is not an ECDSA P-256 key.", code="key-damaged")
+            raise KeyProblem("The identity key is not an ECDSA P-256 key.", code="keys.damaged")
         return key
 
     def identity_public_key(self) -> ec.EllipticCurvePublicKey:

@@ -59,7 +59,7 @@ class UpdateRefused(StationError):
     """A bundle that must not be installed; nothing was changed."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, code="update-refused")
+        super().__init__(message, code="update.refused")
 
 
 @dataclass(frozen=True)
@@ -344,6 +344,6 @@ def apply_bundle(
                 "The update was verified but installing it failed: "
                 + " / ".join(tail)
                 + ". The station keeps running the installed version; call support.",
-                code="update-failed",
+                code="update.failed",
             )
     return verified.header

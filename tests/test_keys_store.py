@@ -41,7 +41,7 @@ def test_group_or_world_readable_key_is_refused(ks: KeyStore) -> None:
 def test_missing_key_says_do_not_reinitialise(ks: KeyStore) -> None:
     with pytest.raises(KeyProblem, match="do not re-initialise") as err:
         ks.db_key()
-    assert err.value.code == "key-missing"
+    assert err.value.code == "keys.missing"
 
 
 def test_wrong_size_key_is_damaged(ks: KeyStore) -> None:

@@ -199,7 +199,7 @@ def test_cli_refuses_with_a_clear_error(
         check=False,
     )
     assert proc.returncode == 1
-    assert "error [update-refused]: No vendor key is installed" in proc.stderr
+    assert "error [update.refused]: No vendor key is installed" in proc.stderr
     env["STATION_VENDOR_KEYS"] = str(vendor[1])
     proc = subprocess.run(
         [str(station), "--home", str(tmp_path / "home"), "update", "verify", str(bundle)],

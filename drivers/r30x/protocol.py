@@ -27,6 +27,7 @@ HEADER_LEN = 9  # EF 01, address, packet id, length
 MIN_LENGTH = 2  # a packet carries at least its checksum
 MAX_LENGTH = 256 + 2  # the largest data packet (256 bytes) plus checksum
 DEFAULT_ADDRESS = 0xFFFFFFFF
+_RETRY = "Press Retry; if it repeats, replace the cable."  # what a person does about garbled bytes
 
 IMAGE_WIDTH = 256
 IMAGE_HEIGHT = 288
@@ -195,23 +196,32 @@ class Packet:
 def parse_header(header: bytes) -> tuple[int, int, int]:
     """(address, packet id, length) of a 9-byte header; ProtocolError when it is not one."""
     if len(header) != HEADER_LEN or header[:2] != HEADER:
-        raise ProtocolError(f"Bad packet header {header[:HEADER_LEN].hex(' ')}: expected EF 01.")
+        raise ProtocolError(
+            f"Bad packet header {header[:HEADER_LEN].hex(' ')}: expected EF 01. {_RETRY}",
+            code="device.r30x.header",
+        )
     address, packet_type, length = struct.unpack(">IBH", header[2:])
     if packet_type not in (PacketType.COMMAND, PacketType.DATA, PacketType.ACK, PacketType.END_DATA):
-        raise ProtocolError(f"Unknown packet id {packet_type:#04x}.")
+        raise ProtocolError(f"Unknown packet id {packet_type:#04x}. {_RETRY}", code="device.r30x.packet_type")
     if not MIN_LENGTH <= length <= MAX_LENGTH:
-        raise ProtocolError(f"Packet length {length} is outside {MIN_LENGTH}..{MAX_LENGTH}.")
+        raise ProtocolError(
+            f"Packet length {length} is outside {MIN_LENGTH}..{MAX_LENGTH}. {_RETRY}",
+            code="device.r30x.length",
+        )
     return address, packet_type, length
 
 
 def parse_body(address: int, packet_type: int, body: bytes) -> Packet:
     """Check the checksum at the end of ``body`` (payload + 2) and return the packet."""
     if len(body) < 2:
-        raise ProtocolError("Packet body shorter than its checksum.")
+        raise ProtocolError(f"Packet body shorter than its checksum. {_RETRY}", code="device.r30x.length")
     payload, received = body[:-2], int.from_bytes(body[-2:], "big")
     expected = checksum(packet_type, payload)
     if received != expected:
-        raise ProtocolError(f"Checksum mismatch: received {received:#06x}, computed {expected:#06x}.")
+        raise ProtocolError(
+            f"Checksum mismatch: received {received:#06x}, computed {expected:#06x}. {_RETRY}",
+            code="device.r30x.checksum",
+        )
     return Packet(address, packet_type, bytes(payload))
 
 
@@ -219,7 +229,10 @@ def parse_packet(data: bytes) -> Packet:
     """Parse exactly one complete packet."""
     address, packet_type, length = parse_header(data[:HEADER_LEN])
     if len(data) != HEADER_LEN + length:
-        raise ProtocolError(f"Packet is {len(data)} bytes; its header announces {HEADER_LEN + length}.")
+        raise ProtocolError(
+            f"Packet is {len(data)} bytes; its header announces {HEADER_LEN + length}. {_RETRY}",
+            code="device.r30x.length",
+        )
     return parse_body(address, packet_type, data[HEADER_LEN:])
 
 
@@ -313,10 +326,15 @@ class SysParams:
     @classmethod
     def from_bytes(cls, data: bytes) -> SysParams:
         if len(data) != 16:
-            raise ProtocolError(f"System parameters are {len(data)} bytes, expected 16.")
+            raise ProtocolError(
+                f"System parameters are {len(data)} bytes, expected 16. {_RETRY}",
+                code="device.r30x.sys_params",
+            )
         status, system_id, size, level, address, size_code, baud_n = struct.unpack(">HHHHIHH", data)
         if size_code >= len(PACKET_SIZES):
-            raise ProtocolError(f"Unknown packet-size code {size_code}.")
+            raise ProtocolError(
+                f"Unknown packet-size code {size_code}. {_RETRY}", code="device.r30x.sys_params"
+            )
         return cls(status, system_id, size, level, address, PACKET_SIZES[size_code], baud_n * BAUD_UNIT)
 
 
@@ -338,7 +356,9 @@ def baud_code(baud: int) -> int:
 def unpack_image(data: bytes) -> npt.NDArray[np.uint8]:
     """4-bit packed upload -> 288x256 uint8; the first pixel is the high nibble; 0..15 -> 0..255."""
     if len(data) != IMAGE_BYTES:
-        raise ProtocolError(f"Image upload is {len(data)} bytes, expected {IMAGE_BYTES}.")
+        raise ProtocolError(
+            f"Image upload is {len(data)} bytes, expected {IMAGE_BYTES}. {_RETRY}", code="device.r30x.image"
+        )
     raw = np.frombuffer(data, dtype=np.uint8)
     pixels = np.empty(raw.size * 2, dtype=np.uint8)
     pixels[0::2] = raw >> 4

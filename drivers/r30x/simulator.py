@@ -348,7 +348,7 @@ class R30xSimulator:
                     packet = parser.next_packet()
                 except ProtocolError as exc:
                     log.debug("r30x sim: bad packet (%s)", exc)
-                    if "Checksum" in str(exc):
+                    if exc.code == "device.r30x.checksum":
                         self._respond(session, p.build_ack(0x01, address=self.address))
                     continue
                 except _Unplugged:

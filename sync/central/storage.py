@@ -227,7 +227,7 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     if isinstance(exc, sqlite3.OperationalError):
-        return "full" in str(exc).lower()
+        return exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL  # the primary code of an extended one
     return False
 
 
