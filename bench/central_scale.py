@@ -250,7 +250,7 @@ def heartbeat_worker(
                 except (OSError, TimeoutError, ValueError):
                     failures += 1
                     return None
-                if status != 204:
+                if status not in (200, 204):  # 200 with the versions to hold; 204 from an older central
                     failures += 1
                     return None
                 return time.perf_counter() - begin
