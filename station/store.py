@@ -24,11 +24,9 @@ was quiet and two to three times slower when it was busy, so it is not the defau
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import hashlib
-import logging
 import os
 import re
 import shutil
@@ -43,8 +41,6 @@ from typing import Any
 import sqlcipher3
 
 from station.errors import StoreError
-
-log = logging.getLogger("station.store")
 
 KEY_BYTES = 32
 PLAINTEXT_HEADER = b"SQLite format 3\x00"
@@ -251,11 +247,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._written: list[Path] = []  # envelope files this transaction created (removed on rollback)
-        self._after_commit: list[tuple[Callable[[], None], bool]] = []  # run once the transaction is durable
-        # after_commit(..., background=True): run in order on one thread of their own (see settle()).
-        self._background: collections.deque[Callable[[], None]] = collections.deque()
-        self._background_lock = threading.Lock()
-        self._background_thread: threading.Thread | None = None
+        self._after_commit: list[Callable[[], None]] = []  # run once the transaction is durable
         self.anchor_key: bytes | None = None  # set by open_station: the audit head's rollback anchor
 
     # -- opening -----------------------------------------------------------------------------------
@@ -389,7 +381,6 @@ class Store:
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self.settle()
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(sqlcipher3.DatabaseError):
@@ -438,59 +429,15 @@ class Store:
                 raise problem from exc
             self._written = []
             after, self._after_commit = self._after_commit, []
-            for action, background in after:
-                if background:
-                    self._run_in_background(action)
-                else:
-                    action()
+            for action in after:
+                action()
 
-    def after_commit(self, action: Callable[[], None], *, background: bool = False) -> None:
-        """Run ``action`` once the open transaction has committed (never if it rolls back).
-
-        With ``background``, the transaction returns as soon as it is durable and ``action`` runs
-        afterwards on the store's background thread, in commit order; :meth:`settle` and :meth:`close`
-        wait for it, and so does the interpreter at exit (the thread is not a daemon). For work that may
-        lag behind the commit, such as moving the rollback anchor (a crash in between leaves it one
-        entry behind, which :mod:`station.anchor` accepts); its errors are logged, not raised."""
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the open transaction has committed (never if it rolls back)."""
         with self._lock:
             if not self._depth:
                 raise StoreError("after_commit needs an open transaction.", code="store.no_transaction")
-            self._after_commit.append((action, background))
-
-    def _run_in_background(self, action: Callable[[], None]) -> None:
-        with self._background_lock:
-            self._background.append(action)
-            if self._background_thread is None:
-                thread = threading.Thread(target=self._drain_background, name="store-after-commit")
-                self._background_thread = thread
-                thread.start()
-
-    def _drain_background(self) -> None:
-        while True:
-            with self._background_lock:
-                if not self._background:
-                    self._background_thread = None
-                    return
-                action = self._background.popleft()
-            try:
-                action()
-            except Exception as exc:  # the commit is durable; what follows it must not be lost silently
-                log.error("after-commit action failed: %s: %s", type(exc).__name__, exc)
-
-    def settle(self, timeout: float = 30.0) -> bool:
-        """Wait (at most ``timeout`` seconds) until the background after-commit actions have run."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._background_lock:
-                thread = self._background_thread
-            if thread is None:
-                return True
-            if thread is threading.current_thread():
-                return False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            thread.join(left)
+            self._after_commit.append(action)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -679,7 +626,7 @@ class Store:
                     (now, packet_id),
                 )
             if files:
-                self._after_commit.append((lambda: self._wipe_all(files), False))
+                self._after_commit.append(lambda: self._wipe_all(files))
         return ids
 
     def _wipe_all(self, files: list[Path]) -> None:
