@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from drivers.base import BGRImage
+from drivers.errors import DeviceError
 from drivers.quality.face import FaceConfig, FaceReport, check_face
 
 EYE_LINE = 0.6  # eye midpoint's distance from the top, in image widths
@@ -24,8 +25,10 @@ EYE_SPACING = 0.25  # distance between the eyes, in image widths
 QUALITIES = (92, 85, 78, 70, 62, 55, 48, 40, 32, 25, 18, 12)
 
 
-class PortraitError(ValueError):
-    """The picture cannot be made within the budget."""
+class PortraitError(DeviceError, ValueError):
+    """The picture cannot be made within the budget (also a ``ValueError``)."""
+
+    code = "device.portrait"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ def open_scanner(url: str, *, trace: Any = None) -> FingerprintScanner:
     dev = open_device(url, trace=trace)
     if not isinstance(dev, FingerprintScanner):
         dev.close()
-        raise DeviceError(f"{url} is not a fingerprint scanner: check scanner_url in station.toml.")
+        raise DeviceError(
+            f"{url} is not a fingerprint scanner: check scanner_url in station.toml.",
+            code="device.wrong_kind",
+        )
     return dev
 
 
@@ -34,7 +37,9 @@ def open_camera(url: str) -> Camera:
     dev = open_device(url)
     if not isinstance(dev, Camera):
         dev.close()
-        raise DeviceError(f"{url} is not a camera: check camera_url in station.toml.")
+        raise DeviceError(
+            f"{url} is not a camera: check camera_url in station.toml.", code="device.wrong_kind"
+        )
     return dev
 
 

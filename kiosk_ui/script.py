@@ -17,11 +17,14 @@ from kiosk_ui.app import KioskWindow
 from kiosk_ui.i18n import Lang
 from station.enrollment import FingerPosition
 from station.enrollment.example import EXAMPLE_DEMOGRAPHICS
+from station.errors import StationError
 from station.wizard import DEMOGRAPHIC_FIELDS, Receipt, Step
 
 
-class ScriptTimeout(RuntimeError):
-    pass
+class ScriptTimeout(StationError):
+    """The demo script waited longer than its bound for the kiosk to get somewhere."""
+
+    code = "demo.timeout"
 
 
 def wait_until(cond: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:

@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from packetformat.errors import PacketFormatError
+
 Value = int | bool | str | bytes | list["Value"] | dict[str, "Value"] | None
 
 _MAJOR_UINT, _MAJOR_NINT, _MAJOR_BYTES, _MAJOR_TEXT = 0, 1, 2, 3
@@ -57,16 +59,17 @@ _NAMES = (
 )
 
 
-class CborError(Exception):
+class CborError(PacketFormatError):
     """Bytes that are not the strict, bounded, canonical CBOR a format accepts.
 
     ``code`` is a dotted reason (``cbor.tag``, ``cbor.depth``...), ``offset`` the byte where
     reading stopped.
     """
 
+    code = "cbor.invalid"
+
     def __init__(self, code: str, message: str, offset: int) -> None:
-        super().__init__(f"{message} (at byte {offset})")
-        self.code = code
+        super().__init__(f"{message} (at byte {offset})", code=code)
         self.offset = offset
 
 

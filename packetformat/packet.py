@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from packetformat.cbor import CborError, Limits, Reader, canonical_key_order, decode
+from packetformat.errors import PacketFormatError
 
 FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)  # version 1 has no summary in its header
@@ -77,15 +78,13 @@ _MLKEM_PUB = 1184
 _MLKEM_SEED = 64
 
 
-class PacketError(Exception):
+class PacketError(PacketFormatError):
     """A packet that is malformed, truncated, oversize, tampered, re-signed or undecryptable.
 
     ``code`` is dotted (``packet.cbor.tag``, ``packet.signature``...); the message says what failed.
     """
 
-    def __init__(self, message: str, *, code: str = "packet.invalid") -> None:
-        super().__init__(message)
-        self.code = code
+    code = "packet.invalid"
 
 
 @dataclass(frozen=True)

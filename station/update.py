@@ -58,8 +58,7 @@ _HEADER_ORDER = canonical_key_order(list(_HEADER_FIELDS))
 class UpdateRefused(StationError):
     """A bundle that must not be installed; nothing was changed."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="update.refused")
+    code = "update.refused"
 
 
 @dataclass(frozen=True)
@@ -145,10 +144,12 @@ def trusted_keys(dirs: Sequence[Path] | None = None) -> list[Ed25519PublicKey]:
                 key = serialization.load_pem_public_key(path.read_bytes())
             except ValueError as exc:
                 raise StationError(
-                    f"Vendor key {path} is not a PEM public key: remove or replace it."
+                    f"Vendor key {path} is not a PEM public key: remove or replace it.", code="update.bad_key"
                 ) from exc
             if not isinstance(key, Ed25519PublicKey):
-                raise StationError(f"Vendor key {path} is not an Ed25519 key: remove or replace it.")
+                raise StationError(
+                    f"Vendor key {path} is not an Ed25519 key: remove or replace it.", code="update.bad_key"
+                )
             keys.append(key)
     return keys
 
@@ -158,7 +159,9 @@ def generate_vendor_key(out_dir: Path) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     priv_path, pub_path = out_dir / "vendor.key", out_dir / "vendor.pub"
     if priv_path.exists() or pub_path.exists():
-        raise StationError(f"A vendor key already exists in {out_dir}: refusing to overwrite it.")
+        raise StationError(
+            f"A vendor key already exists in {out_dir}: refusing to overwrite it.", code="update.key_exists"
+        )
     key = Ed25519PrivateKey.generate()
     fd = os.open(priv_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -178,7 +181,9 @@ def generate_vendor_key(out_dir: Path) -> tuple[Path, Path]:
 def load_vendor_private_key(path: Path) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise StationError(f"{path} is not an Ed25519 private key.")
+        raise StationError(
+            f"{path} is not an Ed25519 private key: give the vendor signing key.", code="update.bad_key"
+        )
     return key
 
 

@@ -278,7 +278,7 @@ class Wizard:
     def set(self, name: str, value: Any) -> Problem | None:
         """Set one field as typed and check it (inline validation). Returns its problem or None."""
         if name not in ALL_FIELDS:
-            raise WizardError(f"unknown field {name!r}")
+            raise WizardError(f"unknown field {name!r}", code="wizard.unknown_field")
         self._require_editable()
         self.values[name] = value
         if name == "kind":

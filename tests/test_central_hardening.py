@@ -193,12 +193,12 @@ def test_a_worker_over_its_budget_is_replaced_and_the_next_packet_passes() -> No
         try:
             with pytest.raises(VerifyRefused) as info:
                 await pool.verify(envelope, der, **job, time_budget_s=0.0005)
-            assert info.value.code == "budget" and pool.replaced == 1
+            assert info.value.code == "verify.budget" and pool.replaced == 1
             ok = await pool.verify(envelope, der, **job)
             assert ok.station_id == "st-1"
             with pytest.raises(VerifyRefused) as info:
                 await small.verify(envelope, der, **job)
-            assert info.value.code == "budget" and small.replaced == 1
+            assert info.value.code == "verify.budget" and small.replaced == 1
             with pytest.raises(VerifyRefused) as info:
                 await pool.verify(
                     dag_envelope(),
@@ -207,7 +207,7 @@ def test_a_worker_over_its_budget_is_replaced_and_the_next_packet_passes() -> No
                     size=len(dag_envelope()),
                     max_size=8 << 20,
                 )
-            assert info.value.code == "invalid"
+            assert info.value.code == "verify.invalid"
         finally:
             pool.close()
             small.close()

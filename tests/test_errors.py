@@ -6,15 +6,21 @@ literal that becomes a code: a class's ``code = "..."``, a ``code="..."`` argume
 positional code of the few constructors that take it first (``CborError`` and its reader's
 ``_fail``). The constant parts of an f-string are checked as far as they go.
 
+Each package has one root (``docs/errors.md``); every public exception class defined in a package
+derives from that root. The kiosk's errors are the station's (it is the station's screen).
 No code decides on an exception's message text: ``in str(exc)`` and friends are refused.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import re
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
@@ -129,3 +135,54 @@ def test_no_control_flow_on_an_exceptions_message() -> None:
                 if _MESSAGE_TESTS.search(line) and rel not in _MESSAGE_TESTS_ALLOWED:
                     wrong.append(f"{rel}:{n} {line.strip()}")
     assert not wrong, "decide on an error's type or code, never its text:\n" + "\n".join(wrong)
+
+
+def _modules(package: str) -> Iterator[str]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__main__":
+            continue
+        if parts[-1] == "__init__":
+            parts.pop()
+        yield ".".join(parts)
+
+
+def _root(package: str) -> type[BaseException]:
+    module, _, name = ROOTS[package].partition(":")
+    root = getattr(importlib.import_module(module), name)
+    assert isinstance(root, type) and issubclass(root, BaseException)
+    return root
+
+
+@pytest.mark.parametrize("package", sorted(ROOTS))
+def test_every_public_error_derives_from_its_packages_root(package: str) -> None:
+    root = _root(package)
+    found, wrong = 0, []
+    for name in _modules(package):
+        module = importlib.import_module(name)
+        for attr, value in vars(module).items():
+            if not (inspect.isclass(value) and issubclass(value, BaseException)):
+                continue
+            if value.__module__ != name or attr.startswith("_"):
+                continue
+            found += 1
+            if not issubclass(value, root):
+                wrong.append(f"{name}.{attr}")
+    assert found, f"no error classes in {package}"
+    assert not wrong, f"errors in {package} that do not derive from {ROOTS[package]}:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", sorted(set(ROOTS) - {"kiosk_ui"}))
+def test_each_root_has_a_code_and_a_message(package: str) -> None:
+    root = _root(package)
+    code = getattr(root, "code", None)
+    assert isinstance(code, str) and CODE.match(code)
+    error = root("Something happened: do this.")  # type: ignore[call-arg]  # every root takes a message
+    assert error.message == "Something happened: do this."  # type: ignore[attr-defined]  # roots define it
+    assert str(error) == "Something happened: do this."
+
+
+def test_the_error_tree_is_documented() -> None:
+    text = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
+    for root in ROOTS.values():
+        assert f"`{root.replace(':', '.')}`" in text, root

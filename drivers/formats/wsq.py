@@ -20,13 +20,16 @@ import wsq  # noqa: F401  (registers the WSQ format with Pillow)
 from PIL import Image
 
 from drivers.base import GreyImage
+from drivers.errors import DeviceError
 
 DEFAULT_BITRATE = 0.75  # bits per pixel
 _LOCK = threading.Lock()
 
 
-class WSQError(ValueError):
-    """The bytes are not a WSQ image, or the image cannot be WSQ-encoded."""
+class WSQError(DeviceError, ValueError):
+    """The bytes are not a WSQ image, or the image cannot be WSQ-encoded (also a ``ValueError``)."""
+
+    code = "device.wsq"
 
 
 @cache

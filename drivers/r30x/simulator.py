@@ -613,7 +613,7 @@ class R30xSimulator:
         try:
             self._char[buffer] = self._extract(self._image_buffer)
         except templates.TemplateError as exc:
-            self._ack(s, exc.code)
+            self._ack(s, exc.confirmation)
             return
         self._ack(s, p.OK)
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drivers.errors import DeviceError
 from drivers.r30x.protocol import CHAR_BUFFER_SIZE
 
 MIN_MINUTIAE = 8  # fewer than this: "too few features" (confirmation 0x07)
@@ -23,12 +24,14 @@ MIN_MINUTIAE = 8  # fewer than this: "too few features" (confirmation 0x07)
 MATCH_THRESHOLDS = {1: 20, 2: 30, 3: 40, 4: 50, 5: 60}
 
 
-class TemplateError(Exception):
-    """Extraction failed; ``code`` is the R30x confirmation code to answer with."""
+class TemplateError(DeviceError):
+    """Extraction failed; ``confirmation`` is the R30x confirmation code the module answers with."""
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
+    code = "device.r30x.template"
+
+    def __init__(self, confirmation: int, reason: str) -> None:
+        super().__init__(f"The fingerprint has too few usable features ({reason}): place the finger again.")
+        self.confirmation = confirmation
 
 
 _lock = threading.Lock()

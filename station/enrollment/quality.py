@@ -30,14 +30,18 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from station.errors import StationError
+
 PPI = 500
 NFIQ2_ALGORITHM = "NFIQ2"
 NFIQ2_VERSION = "2.3.0"  # the NFIQ 2 release inside nbis-py 0.1.3 (its libnbis.so is built from NFIQ2-2.3.0)
 MIN_PPI, MAX_PPI = 100, 2000
 
 
-class QualityUnavailable(Exception):
+class QualityUnavailable(StationError):
     """NFIQ 2 could not score the image (too small, blank, or not a fingerprint)."""
+
+    code = "enrollment.quality_unavailable"
 
 
 @dataclass(frozen=True)

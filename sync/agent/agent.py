@@ -36,12 +36,12 @@ from station.policy import load_policy_key, policy_in_force
 from station.sdnotify import Notifier
 from sync.agent.backoff import Backoff
 from sync.agent.client import (
+    AgentError,
     CentralClient,
     CentralUntrusted,
     ClientIdentity,
     NotAuthorised,
     Rejected,
-    SyncError,
     Transient,
     http_client,
     tls_context,
@@ -185,7 +185,7 @@ class PassResult:
 
     acked: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # packet id -> error code
-    error: SyncError | None = None
+    error: AgentError | None = None
     remaining: int = 0
 
     @property
@@ -333,7 +333,7 @@ class Agent:
             self.parked[queued.packet_id] = now + self.settings.rejected_retry_seconds
             result.refused[queued.packet_id] = exc.code
             return
-        except SyncError as exc:
+        except AgentError as exc:
             if result.error is None:
                 result.error = exc
             return
@@ -342,7 +342,7 @@ class Agent:
 
     # -- heartbeat and renewal ----------------------------------------------------------------------
 
-    def send_heartbeat(self) -> SyncError | None:
+    def send_heartbeat(self) -> AgentError | None:
         try:
             cert = self.creds.cert()
             beat = signed_audit(
@@ -371,7 +371,7 @@ class Agent:
                     answer=answer,
                 )
                 self.apply_central_settings()
-        except SyncError as exc:
+        except AgentError as exc:
             log.info("heartbeat not sent: %s", exc.code)
             if isinstance(exc, NotAuthorised | CentralUntrusted | Transient):
                 self.reset_client()
@@ -388,7 +388,7 @@ class Agent:
             self.settings.parallel_uploads = in_force.policy.settings.parallel_uploads
             self.settings.heartbeat_seconds = float(in_force.policy.settings.heartbeat_seconds)
 
-    def maybe_renew(self) -> SyncError | None:
+    def maybe_renew(self) -> AgentError | None:
         """Renew the certificate once two thirds of its life have passed."""
         cert = self.creds.cert()
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
@@ -408,7 +408,7 @@ class Agent:
                 key=self.key,
                 station_id=self.station_id,
             )
-        except SyncError as exc:
+        except AgentError as exc:
             log.warning("certificate renewal failed: %s", exc.code)
             return exc
         self.audit.append("cert.renewed", not_after=new.not_valid_after_utc.isoformat())

@@ -31,8 +31,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from station.errors import StationError
 from sync.common import wire
+from sync.errors import SyncError
 
 log = logging.getLogger("sync.agent.client")
 
@@ -53,34 +53,31 @@ _REFUSAL_MARKERS = (
 )
 
 
-class SyncError(StationError):
+class AgentError(SyncError):
     """Base of the agent's errors; ``code`` is safe to log, ``message`` says what to do."""
 
-    code = "sync.error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
+    code = "sync.agent"
 
 
-class NotAuthorised(SyncError):
+class NotAuthorised(AgentError):
     """Central refused this station's certificate (revoked, expired, unknown) or answered 401/403."""
 
     code = "sync.not_authorised"
 
 
-class CentralUntrusted(SyncError):
+class CentralUntrusted(AgentError):
     """Central's certificate does not verify against the pinned CA (or the clock is wrong)."""
 
     code = "sync.central_untrusted"
 
 
-class Transient(SyncError):
+class Transient(AgentError):
     """Network trouble, a timeout or a server error: retry later with backoff."""
 
     code = "sync.transient"
 
 
-class OffsetMismatch(SyncError):
+class OffsetMismatch(AgentError):
     """Central holds another offset for this packet than the one we sent."""
 
     code = "sync.offset_mismatch"
@@ -90,7 +87,7 @@ class OffsetMismatch(SyncError):
         self.offset = offset
 
 
-class Rejected(SyncError):
+class Rejected(AgentError):
     """Central refused the request for good (invalid packet, conflict, too large)."""
 
     code = "sync.rejected"
@@ -122,7 +119,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         cur = cur.__cause__ or cur.__context__
 
 
-def classify_transport_error(exc: BaseException) -> SyncError:
+def classify_transport_error(exc: BaseException) -> AgentError:
     """Map an httpx/ssl/socket error to :class:`NotAuthorised`, :class:`CentralUntrusted` or
     :class:`Transient`."""
     for item in _chain(exc):
@@ -293,7 +290,7 @@ class CentralClient:
         except ValueError as exc:
             raise Transient("central sent an answer that is not JSON", code="sync.bad_answer") from exc
 
-    def _refuse(self, resp: httpx.Response) -> SyncError:
+    def _refuse(self, resp: httpx.Response) -> AgentError:
         error, message, body = _error_of(resp)
         if resp.status_code == 409 and error == wire.E_OFFSET_MISMATCH:
             offset = body.get("offset")

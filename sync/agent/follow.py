@@ -90,9 +90,7 @@ def follow_central(
             stored, more = install_outcomes(
                 store, audit, client.outcomes(after), policy_key, station_id=station_id
             )
-        except StationError as exc:
-            if exc.code.startswith("sync."):
-                raise
+        except StationError as exc:  # the list itself was refused; the client's AgentError propagates
             audit.append("outcomes.refused", code=exc.code)
             log.warning("outcome list refused: %s", exc.code)
             done.refused.append(exc.code)

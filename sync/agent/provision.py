@@ -40,7 +40,7 @@ from cryptography.x509.oid import NameOID
 
 from station.home import DEFAULT_HOME, StationConfig, StationHome
 from station.keys import IDENTITY_KEY, KeyStore
-from sync.agent.client import SyncError, http_client, tls_context
+from sync.agent.client import AgentError, http_client, tls_context
 from sync.common import wire
 
 _ENCODING_DER = 2  # _ssl.ENCODING_DER: what Certificate.public_bytes takes for DER
@@ -51,7 +51,7 @@ FINGERPRINT_MISMATCH = (
 )
 
 
-class ProvisionError(SyncError):
+class ProvisionError(AgentError):
     code = "provision.failed"
 
 
@@ -255,12 +255,7 @@ def provision(
             "the station id may use letters, digits, '.', '_' and '-' only (at most 64)",
             code="provision.bad_station_id",
         )
-    if (
-        cfg.station_id
-        and station_id
-        and cfg.station_id != station_id
-        and home.pki.station_cert.exists()
-    ):
+    if cfg.station_id and station_id and cfg.station_id != station_id and home.pki.station_cert.exists():
         raise ProvisionError(
             f"this station is already provisioned as {cfg.station_id}: decommission it first",
             code="provision.other_id",

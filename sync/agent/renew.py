@@ -44,7 +44,7 @@ def renew_certificate(
 ) -> x509.Certificate:
     """Ask central for a new certificate, check it, install it; the new certificate.
 
-    Raises the client's :class:`~sync.agent.client.SyncError` subclasses on network or refusal, and
+    Raises the client's :class:`~sync.agent.client.AgentError` subclasses on network or refusal, and
     :class:`~sync.agent.provision.ProvisionError` when the answer is not a certificate for us.
     """
     pem = client.renew(build_csr(key, station_id))

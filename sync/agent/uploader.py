@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sync.agent.client import CentralClient, OffsetMismatch, Rejected, SyncError, Transient
+from sync.agent.client import AgentError, CentralClient, OffsetMismatch, Rejected, Transient
 from sync.common import wire
 from sync.common.receipt import Receipt, ReceiptError, verify_receipt
 
@@ -59,13 +59,13 @@ class AckAudit(Protocol):
     def append(self, event: str, **fields: Any) -> Any: ...
 
 
-class ReceiptInvalid(SyncError):
+class ReceiptInvalid(AgentError):
     """Central's receipt does not verify, or names another packet: the packet stays queued."""
 
     code = "sync.receipt_invalid"
 
 
-class LocalDamage(SyncError):
+class LocalDamage(AgentError):
     """The queued envelope does not match its recorded hash or size: never upload it."""
 
     code = "sync.local_damage"
@@ -144,7 +144,7 @@ class Uploader:
         return receipt
 
     def upload(self, queued: QueuedLike) -> Uploaded:
-        """Deliver one packet and record its ack; raises a :class:`SyncError` when it could not."""
+        """Deliver one packet and record its ack; raises a :class:`AgentError` when it could not."""
         pid = queued.packet_id
         envelope = self.store.envelope(pid)
         size = len(envelope)

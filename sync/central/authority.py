@@ -64,9 +64,14 @@ def init_home(
     ``[storage] url`` and the schema is migrated before anything else is created.
     """
     if suite not in SUITES:
-        raise CentralError(f"unknown HPKE suite {suite!r}: choose one of {', '.join(SUITES)}")
+        raise CentralError(
+            f"unknown HPKE suite {suite!r}: choose one of {', '.join(SUITES)}", code="central.hpke_suite"
+        )
     if home.ca_key.exists() and not force:
-        raise CentralError(f"a CA already exists in {home.root}; refusing to overwrite it")
+        raise CentralError(
+            f"a CA already exists in {home.root}; refusing to overwrite it (use another --home)",
+            code="central.ca_exists",
+        )
     if database_url is not None:
         from sync.central.database import check_config_url, connect_pool, database_is_claimed
         from sync.central.migrate import migrate_pg
@@ -141,9 +146,15 @@ def read_hpke_private_key(path: Path) -> bytes:
     try:
         return base64.b64decode(path.read_bytes().strip(), validate=True)
     except FileNotFoundError as exc:
-        raise CentralError(f"HPKE private key file {path} not found") from exc
+        raise CentralError(
+            f"HPKE private key file {path} not found: give the back-office key file",
+            code="backoffice.key_missing",
+        ) from exc
     except ValueError as exc:
-        raise CentralError(f"{path} is not an HPKE private key file (base64 text expected)") from exc
+        raise CentralError(
+            f"{path} is not an HPKE private key file (base64 text expected): give the back-office key file",
+            code="backoffice.bad_key",
+        ) from exc
 
 
 class Authority:
@@ -187,7 +198,10 @@ class Authority:
     def receipt_key(self) -> ed25519.Ed25519PrivateKey:
         key = serialization.load_pem_private_key(self.home.receipt_key.read_bytes(), password=None)
         if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise CentralError("the receipt key is not Ed25519")
+            raise CentralError(
+                "the receipt key is not Ed25519: restore keys/ from the backup",
+                code="central.bad_receipt_key",
+            )
         return key
 
     def new_token(self, station_id: str, ttl_s: float) -> str:
@@ -230,7 +244,7 @@ class Authority:
         """A new certificate for the station of the still-valid ``presented`` certificate."""
         station_id = station_id_of(presented)
         if station_id is None:
-            raise PKIError("only station certificates can be renewed")
+            raise PKIError("only station certificates can be renewed", code="pki.not_a_station")
         if self.registry.is_revoked(presented.serial_number):
             raise PermissionError("the presented certificate is revoked")
         cert = issue_station_cert(self.ca, load_csr(csr_pem), station_id, days=self.cert_days)
@@ -317,5 +331,5 @@ class Authority:
 def station_key_of(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise PKIError("the certificate key is not EC")
+        raise PKIError("the certificate key is not EC: issue the certificate again", code="pki.bad_key")
     return key

@@ -43,7 +43,10 @@ def open_in(
     """:func:`open_stored` on an open storage (a batch keeps one for every packet)."""
     found = [p for p in storage.find_packet(packet_id) if station_id is None or p.station_id == station_id]
     if not found:
-        raise CentralError(f"packet {packet_id} is not stored here: check the id with 'central status'")
+        raise CentralError(
+            f"packet {packet_id} is not stored here: check the id with 'central status'",
+            code="backoffice.unknown_packet",
+        )
     if len(found) > 1:
         holders = ", ".join(p.station_id for p in found)
         raise CentralError(
@@ -54,11 +57,17 @@ def open_in(
     try:
         envelope = storage.envelope(stored.sha256)
     except (OSError, ValueError) as exc:
-        raise CentralError(f"the stored envelope of {packet_id} is missing or damaged: {exc}") from exc
+        raise CentralError(
+            f"the stored envelope of {packet_id} is missing or damaged ({exc}): restore blobs/ from backup",
+            code="backoffice.envelope_damaged",
+        ) from exc
     cert = x509.load_der_x509_certificate(stored.cert_der)
     key = cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise CentralError("the recorded station certificate has no EC key")
+        raise CentralError(
+            "the recorded station certificate has no EC key: the packet cannot be verified",
+            code="backoffice.bad_cert",
+        )
     try:
         document = open_packet(envelope, private_key, key)
     except PacketError as exc:

@@ -25,11 +25,13 @@ from typing import Any
 
 import click
 
+from packetformat.errors import PacketFormatError
 from packetformat.packet import SUITES
 from sync.central.cli_station import station_group, status_cmd
 from sync.central.home import CentralError, CentralHome, resolve_home
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
-from sync.pki.ca import PKIError, cert_pem, load_cert
+from sync.errors import SyncError
+from sync.pki.ca import cert_pem, load_cert
 from sync.pki.ca import fingerprint as cert_fingerprint
 from sync.pki.tokens import parse_duration
 
@@ -272,7 +274,8 @@ def revoke_cmd(ctx: click.Context, target: str) -> None:
         backend.close()
     if count == 0:
         raise CentralError(
-            f"no unrevoked certificate for {target!r}: check the station id with 'central status'"
+            f"no unrevoked certificate for {target!r}: check the station id with 'central status'",
+            code="registry.no_certificate",
         )
     click.echo(f"revoked {count} certificate(s) of {target}; CRL updated (a running server picks it up)")
 
@@ -354,7 +357,10 @@ def serve_cmd(
     try:
         asyncio.run(serve(home, options, ready=ready))
     except OSError as exc:
-        raise CentralError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise CentralError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose a free --port",
+            code="central.listen",
+        ) from exc
 
 
 # -- ops: status and the station registry (sync/central/cli_station.py) --------------------------
@@ -396,7 +402,10 @@ def open_cmd(
         for path in export(document, meta, out):
             click.echo(f"wrote {path}", err=as_json)
     if bad:
-        raise CentralError(f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged")
+        raise CentralError(
+            f"{len(bad)} image(s) do not match their recorded SHA-256: the packet is damaged; do not use it",
+            code="backoffice.image_hash",
+        )
 
 
 from sync.central.cli_backup import backup_cmd  # noqa: E402  (subcommands in their own modules)
@@ -417,11 +426,12 @@ cli.add_command(outcome_group)
 
 
 def handled_errors() -> tuple[type[BaseException], ...]:
-    """The errors the ``central`` command prints as one line instead of a traceback."""
-    return (CentralError, PKIError)
+    """The errors the ``central`` command prints as one line instead of a traceback: the sync
+    package's tree (central's, the PKI's, the receipts') and the packet format's."""
+    return (SyncError, PacketFormatError)
 
 
 def describe_error(exc: BaseException) -> str:
     """One line for a handled error: ``error [code]: message``."""
-    code = getattr(exc, "code", None) or ("central.pki" if isinstance(exc, PKIError) else "central.error")
-    return f"error [{code}]: {exc}"
+    assert isinstance(exc, SyncError | PacketFormatError)
+    return f"error [{exc.code}]: {exc.message}"

@@ -20,11 +20,13 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from sync.central.home import fsync_dir
+from sync.central.home import CentralError, fsync_dir
 
 
-class StorageFull(Exception):
+class StorageFull(CentralError):
     """Central has no room left for this write (disk full, or under the configured reserve)."""
+
+    code = "storage.full"
 
 
 def check_sha256(sha256: str) -> str:

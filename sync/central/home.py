@@ -27,6 +27,8 @@ from typing import Any
 
 import tomli_w
 
+from sync.errors import SyncError
+
 DEFAULT_HOME = Path("/var/lib/central")
 
 
@@ -37,18 +39,13 @@ def resolve_home(home: Path | None) -> Path:
     return Path(env) if env else DEFAULT_HOME
 
 
-class CentralError(Exception):
+class CentralError(SyncError):
     """An error a person at the central office sees: says what happened and what to do.
 
     ``code`` is the dotted code the CLI prints as ``error [code]: message``.
     """
 
     code: str = "central.error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,8 @@ class CentralHome:
     def require(self) -> None:
         if not self.exists():
             raise CentralError(
-                f"no central home at {self.root}: run 'central --home {self.root} ca init' first"
+                f"no central home at {self.root}: run 'central --home {self.root} ca init' first",
+                code="central.no_home",
             )
 
     def config(self) -> dict[str, Any]:
@@ -133,7 +131,9 @@ class CentralHome:
             with self.config_path.open("rb") as fh:
                 return tomllib.load(fh)
         except FileNotFoundError as exc:
-            raise CentralError(f"{self.config_path} is missing: run 'central ca init'") from exc
+            raise CentralError(
+                f"{self.config_path} is missing: run 'central ca init'", code="central.no_config"
+            ) from exc
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_atomic(self.config_path, tomli_w.dumps(config).encode(), mode=0o644)

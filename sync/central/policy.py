@@ -51,7 +51,9 @@ def ensure_policy_key(home: CentralHome) -> ed25519.Ed25519PrivateKey:
         return key
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(loaded, ed25519.Ed25519PrivateKey):
-        raise CentralError(f"{path} is not an Ed25519 key: restore the policy key from the backup")
+        raise CentralError(
+            f"{path} is not an Ed25519 key: restore the policy key from the backup", code="policy.bad_key"
+        )
     return loaded
 
 
@@ -174,10 +176,13 @@ class PolicyOffice:
     # -- roster -----------------------------------------------------------------------------------
     def set_operator(self, station_id: str, operator_id: str, state: str) -> int:
         if state not in ROSTER_STATES:
-            raise CentralError(f"an operator's state is one of {', '.join(ROSTER_STATES)}")
+            raise CentralError(
+                f"an operator's state is one of {', '.join(ROSTER_STATES)}", code="operator.bad_state"
+            )
         if not valid_operator_id(operator_id):
             raise CentralError(
-                "an operator id is 1-32 letters, digits, '.', '_' or '-' (as set at the station)"
+                "an operator id is 1-32 letters, digits, '.', '_' or '-' (as set at the station)",
+                code="operator.bad_id",
             )
         return self.storage.roster_set(station_id, operator_id, state, time.time())
 
@@ -194,9 +199,14 @@ class PolicyOffice:
         """Record what became of a stored packet; :class:`CentralError` when no such packet is stored."""
         found = [p for p in self.storage.find_packet(packet_id) if station_id in (None, p.station_id)]
         if not found:
-            raise CentralError(f"no packet {packet_id} is stored: check the packet id")
+            raise CentralError(
+                f"no packet {packet_id} is stored: check the packet id", code="outcome.unknown_packet"
+            )
         if len(found) > 1:
-            raise CentralError(f"packet id {packet_id} is stored for several stations: name the station")
+            raise CentralError(
+                f"packet id {packet_id} is stored for several stations: name the station",
+                code="outcome.ambiguous_packet",
+            )
         stored = found[0]
         when = decided_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return self.storage.outcome_set(

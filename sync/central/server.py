@@ -41,7 +41,7 @@ from sync.central.authority import Authority
 from sync.central.dashboard import CSP, PAGE_SIZE, DashboardQuery, render_dashboard, render_station
 from sync.central.database import Backend, is_storage_outage, open_backend
 from sync.central.fleet import Thresholds
-from sync.central.home import CentralHome
+from sync.central.home import CentralError, CentralHome
 from sync.central.listener import (
     ENROLL_BACKLOG,
     GuardedListener,
@@ -538,9 +538,9 @@ class Central:
                     envelope, der, sha256=sha, size=size, max_size=self.max_packet_bytes
                 )
         except VerifyRefused as exc:
-            if exc.code == "invalid":
+            if exc.code == "verify.invalid":
                 return ("signature", str(exc))
-            if exc.code == "busy":
+            if exc.code == "verify.busy":
                 response = self._reject(503, E_BUSY, str(exc))
                 response.headers["Retry-After"] = "30"
                 return response
@@ -812,8 +812,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _READ_BLOCK = 64 * 1024
 
 
-class BodyTimeout(Exception):
+class BodyTimeout(CentralError):
     """The client did not send its whole request body within the body read timeout."""
+
+    code = "central.body_timeout"
+
+    def __init__(self) -> None:
+        super().__init__("the request body did not arrive in time: send it again")
 
 
 def _sha256_hex(data: bytes) -> str:

@@ -49,7 +49,7 @@ from sync.central.fleet import (
 )
 from sync.central.fleet_sql import heartbeat_columns
 from sync.central.fleet_sqlite import SqliteFleet
-from sync.central.home import fsync_dir
+from sync.central.home import CentralError, fsync_dir
 from sync.central.migrate import migrate_sqlite
 from sync.common.wire import Heartbeat
 
@@ -71,18 +71,26 @@ __all__ = [
 ]
 
 
-class OffsetMismatch(Exception):
+class OffsetMismatch(CentralError):
+    """The chunk's offset is not where the stored upload ends; ``current`` is where it does."""
+
+    code = "storage.offset_mismatch"
+
     def __init__(self, current: int) -> None:
-        super().__init__(f"the stored offset is {current}")
+        super().__init__(f"the stored offset is {current}: resume from there")
         self.current = current
 
 
-class SizeMismatch(Exception):
+class SizeMismatch(CentralError):
     """A chunk that would run past the packet's declared size, or a changed declared size."""
 
+    code = "storage.size_mismatch"
 
-class TooManyUploads(Exception):
+
+class TooManyUploads(CentralError):
     """The station already has its maximum of unfinished uploads; finish or wait for expiry."""
+
+    code = "storage.too_many_uploads"
 
 
 @dataclass(frozen=True)
@@ -155,8 +163,10 @@ class OutcomeRow:
     decided_by: str
 
 
-class VersionNotNewer(Exception):
+class VersionNotNewer(CentralError):
     """A policy version that is not above the newest one stored."""
+
+    code = "policy.not_newer"
 
 
 class Storage(Protocol):

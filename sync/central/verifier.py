@@ -36,6 +36,8 @@ import threading
 from dataclasses import dataclass
 from typing import IO, Any
 
+from sync.central.home import CentralError
+
 log = logging.getLogger("central.verifier")
 
 DEFAULT_WORKERS = 2
@@ -44,13 +46,12 @@ DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024
 DEFAULT_QUEUE_WAIT_S = 30.0
 
 
-class VerifyRefused(Exception):
-    """The packet was not accepted; ``code`` is ``invalid`` (a bad packet), ``budget`` (it cost more
-    time or memory than allowed) or ``busy`` (no worker was free in time: retry later)."""
+class VerifyRefused(CentralError):
+    """The packet was not accepted; ``code`` is ``verify.invalid`` (a bad packet), ``verify.budget``
+    (it cost more time or memory than allowed) or ``verify.busy`` (no worker was free in time: retry
+    later)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+    code = "verify.invalid"
 
 
 @dataclass(frozen=True)
@@ -251,13 +252,13 @@ class VerifierPool:
     ) -> Verified:
         """Check ``envelope`` in a worker; :class:`VerifyRefused` with the reason otherwise."""
         if self._closed:
-            raise VerifyRefused("busy", "central is shutting down: retry later")
+            raise VerifyRefused("central is shutting down: retry later", code="verify.busy")
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         try:
             await asyncio.wait_for(self._slots.acquire(), self.queue_wait_s)
         except TimeoutError:
-            raise VerifyRefused("busy", "every packet checker is busy: retry later") from None
+            raise VerifyRefused("every packet checker is busy: retry later", code="verify.busy") from None
         try:
             job = json.dumps({"sha256": sha256, "size": size, "max_size": max_size}).encode()
             budget = self.time_budget_s if time_budget_s is None else time_budget_s
@@ -269,7 +270,8 @@ class VerifierPool:
             self._slots.release()
         error = answer.get("error")
         if error is not None:
-            raise VerifyRefused("invalid" if error == "invalid" else "budget", str(answer.get("message", "")))
+            code = "verify.invalid" if error == "invalid" else "verify.budget"
+            raise VerifyRefused(str(answer.get("message", "")), code=code)
         return Verified(station_id=str(answer["station_id"]), packet_id=str(answer["packet_id"]))
 
     def warm(self) -> None:

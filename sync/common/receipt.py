@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from packetformat.cbor import CborError, Limits, Reader, canonical_key_order
+from sync.errors import SyncError
 
 RECEIPT_VERSION = 1
 RECEIPT_DOMAIN = b"enrollment-station/receipt/v1\0"
@@ -37,8 +38,10 @@ _FIELD_ORDER = canonical_key_order(list(_FIELDS))
 _PAYLOAD_LIMITS = Limits(max_bytes=MAX_RECEIPT_BYTES, max_depth=1, max_items=13)
 
 
-class ReceiptError(Exception):
+class ReceiptError(SyncError):
     """A receipt that is malformed, not canonical, or not signed by the expected central key."""
+
+    code = "receipt.invalid"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from sync.errors import SyncError
+
 CA_YEARS = 10
 SERVER_DAYS = 825
 BACKDATE = dt.timedelta(minutes=5)
 
 
-class PKIError(Exception):
+class PKIError(SyncError):
     """A PKI operation that cannot proceed (missing CA, bad CSR, ...); the message says why."""
+
+    code = "pki.error"
 
 
 def utcnow() -> dt.datetime:
@@ -106,13 +110,20 @@ def load_ca(key_path: Path, cert_path: Path) -> CA:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except FileNotFoundError as exc:
-        raise PKIError(f"CA file missing: {exc.filename}; run 'central ca init'") from exc
+        raise PKIError(
+            f"CA file missing: {exc.filename}; run 'central ca init'", code="pki.ca_missing"
+        ) from exc
     except ValueError as exc:
-        raise PKIError(f"CA key or certificate unreadable ({exc}); restore them from backup") from exc
+        raise PKIError(
+            f"CA key or certificate unreadable ({exc}); restore them from backup", code="pki.ca_damaged"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise PKIError("the CA key is not an EC key")
+        raise PKIError("the CA key is not an EC key: restore the CA from the backup", code="pki.ca_damaged")
     if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
-        raise PKIError("the CA key does not match the CA certificate")
+        raise PKIError(
+            "the CA key does not match the CA certificate: restore the CA from the backup",
+            code="pki.ca_damaged",
+        )
     return CA(key, cert)
 
 
@@ -120,9 +131,11 @@ def load_cert(path: Path) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except FileNotFoundError as exc:
-        raise PKIError(f"certificate missing: {path}") from exc
+        raise PKIError(f"certificate missing: {path}; check the path", code="pki.cert_missing") from exc
     except ValueError as exc:
-        raise PKIError(f"certificate unreadable: {path}") from exc
+        raise PKIError(
+            f"certificate unreadable: {path}; give a PEM certificate", code="pki.cert_damaged"
+        ) from exc
 
 
 def _leaf_extensions(
@@ -170,7 +183,7 @@ def issue_leaf(
     if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
         public_key.curve, ec.SECP256R1
     ):
-        raise PKIError("the certificate key must be EC P-256")
+        raise PKIError("the certificate key must be EC P-256", code="pki.bad_key")
     start = not_before or (utcnow() - BACKDATE)
     end = not_after or (utcnow() + dt.timedelta(days=days))
     if end > ca.cert.not_valid_after_utc:

@@ -36,6 +36,8 @@ from sync.pki.ca import CA, PKIError, issue_leaf, uri_sans
 class CSRError(PKIError):
     """A CSR that is malformed, not self-signed correctly, of the wrong key type or for another id."""
 
+    code = "pki.bad_csr"
+
 
 def load_csr(pem: str | bytes) -> x509.CertificateSigningRequest:
     data = pem.encode() if isinstance(pem, str) else pem
@@ -259,9 +261,9 @@ def issue_ops_cert(
 ) -> x509.Certificate:
     """An ops client certificate (SAN ``urn:ops:NAME``; ``urn:backoffice:NAME`` for the identity system)."""
     if not OPS_NAME_RE.match(name):
-        raise PKIError("an ops name is letters, digits, '.', '_', '-' (at most 64)")
+        raise PKIError("an ops name is letters, digits, '.', '_', '-' (at most 64)", code="pki.bad_name")
     if prefix not in (OPS_URI_PREFIX, BACKOFFICE_URI_PREFIX):
-        raise PKIError(f"unknown certificate kind {prefix!r}")
+        raise PKIError(f"unknown certificate kind {prefix!r}", code="pki.bad_kind")
     return issue_leaf(
         ca,
         key.public_key(),

@@ -116,7 +116,7 @@ def encode_record(record_type: int, fields: Iterable[tuple[int, Value]], image: 
             break
         length += 1
     else:  # pragma: no cover - four rounds always settle
-        raise ExportError("record length did not settle")
+        raise ExportError("record length did not settle: report this packet id", code="export.record_length")
     out = b"".join((head.encode(), str(length).encode(), GS, rest))
     assert len(out) == length
     return out
