@@ -16,8 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from kiosk_ui import devices
 from kiosk_ui.context import DemoInfo
 from station.auth import OperatorDirectory, OperatorFile, Role
@@ -43,6 +41,8 @@ def ensure_demo_home(home: StationHome) -> DemoInfo:
     demo_dir.mkdir(parents=True, exist_ok=True)
     finger = demo_dir / "finger.png"
     if not finger.exists():
+        from PIL import Image
+
         Image.open(ASSETS / "demo-finger.png").save(finger)
     scanner_url = f"sim://r30x?image={finger}&finger=1"
     camera_url = f"sim://camera?source={ASSETS / 'demo-portrait.png'}&fps=15"

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from drivers.base import Camera, FingerprintScanner
 from drivers.errors import DeviceError, DeviceUnplugged
-from drivers.quality.face import FaceReport
-from drivers.quality.face import check_face as run_face_checks
-from drivers.url import open_device
+
+if TYPE_CHECKING:  # NumPy and OpenCV load on the device threads, not before the login screen
+    import numpy as np
+
+    from drivers.base import Camera, FingerprintScanner
+    from drivers.quality.face import FaceReport
 
 log = logging.getLogger("kiosk.devices")
 
 
 def open_scanner(url: str, *, trace: Any = None) -> FingerprintScanner:
+    from drivers.base import FingerprintScanner
+    from drivers.url import open_device
+
     dev = open_device(url, trace=trace)
     if not isinstance(dev, FingerprintScanner):
         dev.close()
@@ -34,6 +37,9 @@ def open_scanner(url: str, *, trace: Any = None) -> FingerprintScanner:
 
 
 def open_camera(url: str) -> Camera:
+    from drivers.base import Camera
+    from drivers.url import open_device
+
     dev = open_device(url)
     if not isinstance(dev, Camera):
         dev.close()
@@ -95,6 +101,8 @@ def finger_matches(enrolled: bytes, live: bytes) -> bool:
 # -- faces -----------------------------------------------------------------------------------------
 def check_face(frame: np.ndarray) -> FaceReport:
     """The ICAO-style checks of ``drivers.quality.face`` on one preview frame."""
+    from drivers.quality.face import check_face as run_face_checks
+
     return run_face_checks(frame)
 
 

@@ -14,9 +14,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
+
     from kiosk_ui.devices import ProcessedPrint
 
 log = logging.getLogger("kiosk.encoder")

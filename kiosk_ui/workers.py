@@ -21,16 +21,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
 
 from drivers.errors import DeviceError, DeviceTimeout, DeviceUnplugged
-from drivers.quality.face import AutoCapture, FaceReport
 from kiosk_ui import devices
 from kiosk_ui.encoder import Encoder
+
+if TYPE_CHECKING:  # NumPy and OpenCV load on the device threads, not before the login screen
+    import numpy as np
+
+    from drivers.quality.face import AutoCapture, FaceReport
 
 log = logging.getLogger("kiosk.workers")
 
@@ -113,12 +116,16 @@ class TaskRunner(QObject):
 
 def grey_to_qimage(pixels: np.ndarray) -> QImage:
     h, w = pixels.shape[:2]
+    import numpy as np
+
     arr = np.ascontiguousarray(pixels, dtype=np.uint8)
     return QImage(arr.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
 
 
 def bgr_to_qimage(frame: np.ndarray) -> QImage:
     h, w = frame.shape[:2]
+    import numpy as np
+
     arr = np.ascontiguousarray(frame, dtype=np.uint8)
     return QImage(arr.data, w, h, 3 * w, QImage.Format.Format_BGR888).copy()
 
@@ -333,9 +340,16 @@ class CameraWorker(_DeviceWorkerBase):
         self._timer: QTimer | None = None
         self._interval = max(10, 1000 // fps)
         self._preview = False
-        self._auto = AutoCapture()
+        self._auto: AutoCapture | None = None  # made on the camera's thread (it imports OpenCV)
         self.frames_seen = 0
         self.frames_dropped = 0
+
+    def _autocapture(self) -> AutoCapture:
+        if self._auto is None:
+            from drivers.quality.face import AutoCapture
+
+            self._auto = AutoCapture()
+        return self._auto
 
     def _open(self) -> None:
         self.device = devices.open_camera(self.url)
@@ -348,7 +362,7 @@ class CameraWorker(_DeviceWorkerBase):
     @Slot()
     def start_preview(self) -> None:
         self._preview = True
-        self._auto.reset()
+        self._autocapture().reset()
         if self._timer is None:
             self._timer = QTimer(self)
             self._timer.setInterval(self._interval)
@@ -387,7 +401,7 @@ class CameraWorker(_DeviceWorkerBase):
             return
         self._last_seq = seq
         report = devices.check_face(frame)
-        capture_now = self._auto.feed(report)
+        capture_now = self._autocapture().feed(report)
         result = FrameResult(seq, bgr_to_qimage(frame), report, capture_now, frame)
         with self._lock:
             pending = self._slot is not None
@@ -401,6 +415,8 @@ class CameraWorker(_DeviceWorkerBase):
     @Slot(object)
     def make_portrait(self, frame: object) -> None:
         """Turn a frame (or a fresh still) into the JPEG portrait with its checks, in this thread."""
+        import numpy as np
+
         try:
             if not isinstance(frame, np.ndarray):
                 frame = self.device.still()

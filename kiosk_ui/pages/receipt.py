@@ -6,7 +6,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from kiosk_ui import printing
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
@@ -60,6 +59,8 @@ class ReceiptPage(Page):
 
     def show_receipt(self, receipt: Receipt, qr_png: bytes | None = None) -> None:
         self.receipt = receipt
+        from kiosk_ui import printing  # the review's commit task loaded it
+
         png = qr_png if qr_png is not None else printing.qr_png(receipt.qr_payload)
         self.qr.setPixmap(QPixmap.fromImage(QImage.fromData(png, "PNG")))
         self.message.clear()
@@ -83,6 +84,8 @@ class ReceiptPage(Page):
         spec = self.ctx.config.printer
         out_dir = self.ctx.home.root / "receipts"
         self.print_btn.setEnabled(False)
+        from kiosk_ui import printing
+
         self.ctx.tasks.run(
             lambda: printing.print_receipt(r, spec, out_dir), self._printed, self._print_failed
         )

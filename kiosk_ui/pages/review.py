@@ -9,7 +9,6 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVB
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
 from kiosk_ui.pages.demographics import LTR_FIELDS
-from kiosk_ui.printing import qr_png
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
 from station.enrollment import ApplicationKind, FingerException, FingerPosition, Gender
 from station.errors import StationError
@@ -164,6 +163,8 @@ class ReviewPage(Page):
         self.message.setText(self.t("review.sealing"))
 
         def commit() -> tuple[Receipt, bytes]:
+            from kiosk_ui.printing import qr_png  # loaded on this task thread, not at start-up
+
             receipt = self.ctx.services.commit(enrollment)
             return receipt, qr_png(receipt.qr_payload)  # the QR is drawn here, not on the GUI thread
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Any
 
-from station.enrollment.quality import nfiq2_label
+from station.enrollment.qualitylabel import nfiq2_label
 
 DOCUMENT_FORMAT = "enrollment/1"
 ENTERED_BY = ("operator", "technician-import")

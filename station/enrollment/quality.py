@@ -30,35 +30,31 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from station.errors import StationError
+from station.enrollment.qualitylabel import (
+    MAX_PPI,
+    MIN_PPI,
+    NFIQ2_ALGORITHM,
+    NFIQ2_VERSION,
+    PPI,
+    QualityScore,
+    QualityUnavailable,
+    nfiq2_label,
+)
 
-PPI = 500
-NFIQ2_ALGORITHM = "NFIQ2"
-NFIQ2_VERSION = "2.3.0"  # the NFIQ 2 release inside nbis-py 0.1.3 (its libnbis.so is built from NFIQ2-2.3.0)
-MIN_PPI, MAX_PPI = 100, 2000
-
-
-class QualityUnavailable(StationError):
-    """NFIQ 2 could not score the image (too small, blank, or not a fingerprint)."""
-
-    code = "enrollment.quality_unavailable"
-
-
-@dataclass(frozen=True)
-class QualityScore:
-    """A labelled quality score as the packet stores it."""
-
-    score: int
-    algorithm: str = NFIQ2_ALGORITHM
-    version: str = NFIQ2_VERSION
-
-    def to_document(self) -> dict[str, Any]:
-        return {"algorithm": self.algorithm, "version": self.version, "score": self.score}
-
-
-def nfiq2_label(score: int) -> QualityScore:
-    """The label of an NFIQ 2 score computed by this module."""
-    return QualityScore(score=score)
+__all__ = [
+    "MAX_PPI",
+    "MIN_PPI",
+    "NFIQ2_ALGORITHM",
+    "NFIQ2_VERSION",
+    "PPI",
+    "NormalisedPrint",
+    "QualityScore",
+    "QualityUnavailable",
+    "nfiq2_label",
+    "nfiq2_score",
+    "normalise_print",
+    "resample_to_500",
+]
 
 
 @cache
