@@ -223,3 +223,58 @@ def test_packets_received_in_a_time_range(storage: Storage) -> None:
     assert storage.packets_received("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z") == stored[1:3]
     assert storage.packets_received("2026-11-01T00:00:00Z", "9999-12-31T23:59:59Z") == stored
     assert storage.packets_received("2026-12-03T00:00:00Z", "2026-12-04T00:00:00Z") == []
+
+
+def test_commit_keeps_the_verified_bytes_even_if_the_upload_restarts(storage: Storage) -> None:
+    """Finalise stores what was read and checked: an upload restarted in between cannot swap it."""
+    pid = _pid()
+    env = bytes(range(256)) * 30
+    for off in range(0, len(env), 3000):
+        storage.append_chunk("uc-k", pid, off, env[off : off + 3000], len(env))
+    kept = storage.partial("uc-k", pid)
+    assert kept == env
+    other = b"z" * 5000  # the station starts over with another size before the commit
+    assert storage.append_chunk("uc-k", pid, 0, other, len(other)) == len(other)
+    pkt = _packet("uc-k", pid, env)
+    assert storage.commit_packet(pkt, kept, verified=True) is pkt
+    assert storage.envelope(pkt.sha256) == env
+    assert storage.partials() == []  # the restarted upload went with the commit
+
+
+def test_postgresql_keeps_the_chunks_as_the_envelope(storage: Storage) -> None:
+    """Issue 12: on PostgreSQL the uploaded chunks become the envelope (not written a second time),
+    and unfinished uploads that are dropped take their chunks with them."""
+    from sync.central.pg_storage import PgStorage
+
+    if not isinstance(storage, PgStorage):
+        pytest.skip("the directory store keeps its own copy")
+
+    def chunks() -> int:
+        with storage.pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM upload_chunks").fetchone()
+        return int(row[0]) if row else 0
+
+    pid, env = _pid(), b"sealed " * 1000
+    base = chunks()
+    for off in range(0, len(env), 2000):
+        storage.append_chunk("uc-c", pid, off, env[off : off + 2000], len(env))
+    pkt = _packet("uc-c", pid, env)
+    storage.commit_packet(pkt, storage.partial("uc-c", pid), verified=True)
+    with storage.pool.connection() as conn:
+        row = conn.execute("SELECT data IS NULL, upload_id FROM envelopes WHERE sha256=%s", (pkt.sha256,))
+        got = row.fetchone()
+    assert got is not None and got[0] is True and got[1] is not None
+    assert chunks() == base + 4 and storage.envelope(pkt.sha256) == env
+    # bytes not read from this upload (another caller's) are stored in the row, and nothing leaks
+    pid2, env2 = _pid(), b"other " * 500
+    storage.append_chunk("uc-c", pid2, 0, env2, len(env2))
+    storage.commit_packet(_packet("uc-c", pid2, env2), env2)
+    assert chunks() == base + 4 and storage.envelope(hashlib.sha256(env2).hexdigest()) == env2
+    # dropped and expired uploads take their chunks
+    gone, old = _pid(), _pid()
+    storage.append_chunk("uc-c", gone, 0, b"x" * 10, 100)
+    storage.append_chunk("uc-c", old, 0, b"x" * 10, 100)
+    storage.append_chunk("uc-c", old, 10, b"x" * 10, 100)
+    storage.discard_partial("uc-c", gone)
+    assert storage.expire_partials(time.time() + 1) == 1
+    assert chunks() == base + 4

@@ -17,6 +17,8 @@ import ast
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,3 +188,11 @@ def test_the_error_tree_is_documented() -> None:
     text = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     for root in ROOTS.values():
         assert f"`{root.replace(':', '.')}`" in text, root
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "error_tree.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr

@@ -59,6 +59,24 @@ DAYS_BACK = 1
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
+# An unfinished upload's row and its chunks (chunks outlive the row only as a stored envelope).
+_DROP_UPLOADS = (
+    "WITH gone AS (DELETE FROM uploads {} RETURNING upload_id)"
+    " DELETE FROM upload_chunks WHERE upload_id IN (SELECT upload_id FROM gone)"
+)
+
+
+class ChunkedPartial(bytes):
+    """An unfinished upload's bytes as :meth:`PgStorage.partial` read them, and which upload they are."""
+
+    upload_id: int
+
+    def __new__(cls, data: bytes, upload_id: int) -> ChunkedPartial:
+        obj = super().__new__(cls, data)
+        obj.upload_id = upload_id
+        return obj
+
+
 def received_day(received_at: str) -> dt.date:
     """The UTC day of an ISO-8601 receipt time (``2026-12-03T12:00:00Z``)."""
     return dt.date.fromisoformat(received_at[:10])
@@ -88,6 +106,18 @@ class PgEnvelopeStore:
             (check_sha256(sha256), data),
         )
 
+    @staticmethod
+    def adopt_in(conn: Conn, sha256: str, upload_id: int) -> bool:
+        """Make the complete chunks of upload ``upload_id`` the envelope ``sha256`` (no bytes move).
+
+        False when an envelope with that digest is stored already (the caller drops the chunks)."""
+        row = conn.execute(
+            "INSERT INTO envelopes(sha256, upload_id) VALUES (%s, %s) ON CONFLICT (sha256) DO NOTHING"
+            " RETURNING 1",
+            (check_sha256(sha256), upload_id),
+        ).fetchone()
+        return row is not None
+
     def put(self, sha256: str, data: bytes) -> None:
         with self.pool.connection() as conn, conn.transaction(), full_as_storage_full():
             self.put_in(conn, sha256, data)
@@ -99,8 +129,13 @@ class PgEnvelopeStore:
     def get(self, sha256: str) -> bytes:
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT data FROM envelopes WHERE sha256=%s", (check_sha256(sha256),)
+                "SELECT data, upload_id FROM envelopes WHERE sha256=%s", (check_sha256(sha256),)
             ).fetchone()
+            if row is not None and row[0] is None:  # kept as the chunks it was uploaded in
+                chunks = conn.execute(
+                    'SELECT data FROM upload_chunks WHERE upload_id=%s ORDER BY "offset"', (row[1],)
+                ).fetchall()
+                row = (b"".join(bytes(c[0]) for c in chunks), row[1])
         if row is None:
             raise FileNotFoundError(f"no envelope {sha256[:12]}… in the database")
         data = bytes(row[0])
@@ -209,7 +244,8 @@ class PgStorage(PgFleet):
         now = time.time()
         with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
             row = conn.execute(
-                "SELECT size, received FROM uploads WHERE station_id=%s AND packet_id=%s FOR UPDATE",
+                "SELECT size, received, upload_id FROM uploads WHERE station_id=%s AND packet_id=%s"
+                " FOR UPDATE",
                 (station_id, packet_id),
             ).fetchone()
             if row is None:
@@ -230,21 +266,26 @@ class PgStorage(PgFleet):
                     )
                 inserted = conn.execute(
                     "INSERT INTO uploads(station_id, packet_id, size, received, started_at, updated_at)"
-                    " VALUES (%s,%s,%s,0,%s,%s) ON CONFLICT DO NOTHING RETURNING received",
+                    " VALUES (%s,%s,%s,0,%s,%s) ON CONFLICT DO NOTHING RETURNING upload_id",
                     (station_id, packet_id, size, now, now),
                 ).fetchone()
                 if inserted is None:  # another node created it a moment ago: it holds chunk 0
                     raise OffsetMismatch(self._locked_offset(conn, station_id, packet_id))
-                current = 0
+                current, upload_id = 0, int(inserted[0])
             else:
-                stored_size, current = int(row[0]), int(row[1])
+                stored_size, current, upload_id = int(row[0]), int(row[1]), int(row[2])
                 if stored_size != size:
                     if current == 0 or offset == 0:
-                        conn.execute(
-                            "DELETE FROM upload_chunks WHERE station_id=%s AND packet_id=%s",
+                        # A fresh id: the chunks of one id only ever grow (commit_packet relies on it).
+                        conn.execute("DELETE FROM upload_chunks WHERE upload_id=%s", (upload_id,))
+                        fresh = conn.execute(
+                            "UPDATE uploads SET"
+                            " upload_id=nextval(pg_get_serial_sequence('uploads', 'upload_id'))"
+                            " WHERE station_id=%s AND packet_id=%s RETURNING upload_id",
                             (station_id, packet_id),
-                        )
-                        current = 0
+                        ).fetchone()
+                        assert fresh is not None
+                        current, upload_id = 0, int(fresh[0])
                     else:
                         raise SizeMismatch(f"this upload was started with size {stored_size}, not {size}")
                 if offset != current:
@@ -252,8 +293,8 @@ class PgStorage(PgFleet):
                 if offset + len(data) > size:
                     raise SizeMismatch("the chunk runs past the declared packet size")
             conn.execute(
-                'INSERT INTO upload_chunks(station_id, packet_id, "offset", data) VALUES (%s,%s,%s,%s)',
-                (station_id, packet_id, offset, data),
+                'INSERT INTO upload_chunks(upload_id, "offset", data) VALUES (%s,%s,%s)',
+                (upload_id, offset, data),
             )
             conn.execute(
                 "UPDATE uploads SET received=%s, size=%s, updated_at=%s WHERE station_id=%s AND packet_id=%s",
@@ -269,22 +310,28 @@ class PgStorage(PgFleet):
         return 0 if row is None else int(row[0])
 
     def partial(self, station_id: str, packet_id: str) -> bytes:
+        """The bytes received so far; a :class:`ChunkedPartial` that names its upload, for commit."""
         with self.pool.connection() as conn:
             rows = conn.execute(
-                'SELECT "offset", data FROM upload_chunks WHERE station_id=%s AND packet_id=%s'
-                ' ORDER BY "offset"',
+                'SELECT u.upload_id, c."offset", c.data FROM uploads u'
+                " JOIN upload_chunks c ON c.upload_id = u.upload_id"
+                ' WHERE u.station_id=%s AND u.packet_id=%s ORDER BY c."offset"',
                 (station_id, packet_id),
             ).fetchall()
-        out = bytearray()
-        for off, data in rows:
-            if int(off) != len(out):  # cannot happen (offsets are checked under the row lock)
+        parts: list[bytes] = []
+        length = 0
+        for _, off, data in rows:
+            if int(off) != length:  # cannot happen (offsets are checked under the row lock)
                 break
-            out += bytes(data)
-        return bytes(out)
+            parts.append(data)
+            length += len(data)
+        return ChunkedPartial(b"".join(parts), int(rows[0][0]) if rows else 0)
 
     def discard_partial(self, station_id: str, packet_id: str) -> None:
         with self.pool.connection() as conn:
-            conn.execute("DELETE FROM uploads WHERE station_id=%s AND packet_id=%s", (station_id, packet_id))
+            conn.execute(
+                _DROP_UPLOADS.format("WHERE station_id=%s AND packet_id=%s"), (station_id, packet_id)
+            )
 
     def partials(self) -> list[PartialUpload]:
         with self.pool.connection() as conn:
@@ -298,8 +345,13 @@ class PgStorage(PgFleet):
 
     def expire_partials(self, older_than: float) -> int:
         with self.pool.connection() as conn:
-            cur = conn.execute("DELETE FROM uploads WHERE updated_at < %s", (older_than,))
-            return cur.rowcount
+            row = conn.execute(
+                "WITH gone AS (DELETE FROM uploads WHERE updated_at < %s RETURNING upload_id),"
+                " chunks AS (DELETE FROM upload_chunks WHERE upload_id IN (SELECT upload_id FROM gone))"
+                " SELECT count(*) FROM gone",
+                (older_than,),
+            ).fetchone()
+            return int(row[0]) if row else 0
 
     # -- stored packets --------------------------------------------------------------------
     _COLUMNS = "packet_id, station_id, sha256, size, received_at, receipt, cert_der"
@@ -347,11 +399,18 @@ class PgStorage(PgFleet):
             ).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
-        """Key, envelope, row and the end of the partial upload in ONE transaction; first one wins."""
-        if hashlib.sha256(envelope).hexdigest() != packet.sha256:
+    def commit_packet(self, packet: StoredPacket, envelope: bytes, *, verified: bool = False) -> StoredPacket:
+        """Key, envelope, row and the end of the partial upload in ONE transaction; first one wins.
+
+        When ``envelope`` is this upload's :meth:`partial` and the upload is still that one (same
+        upload id, complete), its chunks become the stored envelope: the bytes are not sent back nor
+        written again. Otherwise the bytes are stored in the envelope row. ``verified=True``: the
+        caller has checked the bytes against ``packet.sha256`` already (central's verifier has).
+        """
+        if not verified and hashlib.sha256(envelope).hexdigest() != packet.sha256:
             raise ValueError("envelope does not match its sha256")
         day = received_day(packet.received_at)
+        ref = envelope.upload_id if isinstance(envelope, ChunkedPartial) else 0
         with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
             claimed = conn.execute(
                 "INSERT INTO packet_keys(station_id, packet_id, received_day) VALUES (%s,%s,%s)"
@@ -359,7 +418,19 @@ class PgStorage(PgFleet):
                 (packet.station_id, packet.packet_id, day),
             ).fetchone()
             if claimed is not None:
-                self.envelopes.put_in(conn, packet.sha256, envelope)
+                upload = conn.execute(
+                    "DELETE FROM uploads WHERE station_id=%s AND packet_id=%s RETURNING upload_id, received",
+                    (packet.station_id, packet.packet_id),
+                ).fetchone()
+                if upload is not None and ref and int(upload[0]) == ref and int(upload[1]) == len(envelope):
+                    # The very chunks that were read and verified (an upload id's chunks only grow, and
+                    # these are complete): they are the envelope now.
+                    if not self.envelopes.adopt_in(conn, packet.sha256, ref):
+                        conn.execute("DELETE FROM upload_chunks WHERE upload_id=%s", (ref,))
+                else:
+                    if upload is not None:
+                        conn.execute("DELETE FROM upload_chunks WHERE upload_id=%s", (int(upload[0]),))
+                    self.envelopes.put_in(conn, packet.sha256, bytes(envelope))
                 conn.execute(
                     "INSERT INTO packets(station_id, packet_id, received_day, sha256, size, received_at,"
                     " receipt, cert_der) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -373,10 +444,6 @@ class PgStorage(PgFleet):
                         packet.receipt,
                         packet.cert_der,
                     ),
-                )
-                conn.execute(
-                    "DELETE FROM uploads WHERE station_id=%s AND packet_id=%s",
-                    (packet.station_id, packet.packet_id),
                 )
                 count_packet_in(conn, packet.station_id, packet.received_at, packet.size, time.time())
         if claimed is not None:

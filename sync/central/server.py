@@ -452,7 +452,7 @@ class Central:
             Receipt(pid, station_id, sha, size, received, self.central_id), self.receipt_key
         )
         row = StoredPacket(pid, station_id, sha, size, received, receipt, peer.der)
-        final = await asyncio.to_thread(self.storage.commit_packet, row, envelope)
+        final = await asyncio.to_thread(self.storage.commit_packet, row, envelope, verified=True)
         if final is not row:
             return await self._finalise_known(final, station_id, pid, sha)
         await asyncio.to_thread(self._after_store, station_id, pid)

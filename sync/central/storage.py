@@ -181,7 +181,11 @@ class Storage(Protocol):
     def stored(self, station_id: str, packet_id: str) -> StoredPacket | None: ...
     def find_packet(self, packet_id: str) -> list[StoredPacket]: ...
     def packets_received(self, since: str, until: str) -> list[tuple[str, str]]: ...
-    def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket: ...
+    def commit_packet(self, packet: StoredPacket, envelope: bytes, *, verified: bool = False) -> StoredPacket:
+        """Store ``envelope`` and its row once (first one wins; returns the row stored). ``envelope``
+        is best what :meth:`partial` returned (a backend may then keep the received bytes as they
+        lie); ``verified``: the caller has checked it against ``packet.sha256`` (skips a hash pass)."""
+
     def envelope(self, sha256: str) -> bytes: ...
     # stations, heartbeats, alerts
     def record_heartbeat(self, heartbeat: Heartbeat, now: float) -> list[Alert]: ...
@@ -461,9 +465,9 @@ class SqliteStorage(SqliteFleet):
             ).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
-    def commit_packet(self, packet: StoredPacket, envelope: bytes) -> StoredPacket:
+    def commit_packet(self, packet: StoredPacket, envelope: bytes, *, verified: bool = False) -> StoredPacket:
         """Blob durable first, then the metadata row; returns the row now stored (first one wins)."""
-        if hashlib.sha256(envelope).hexdigest() != packet.sha256:
+        if not verified and hashlib.sha256(envelope).hexdigest() != packet.sha256:
             raise ValueError("envelope does not match its sha256")
         existing = self.stored(packet.station_id, packet.packet_id)
         if existing is not None:
