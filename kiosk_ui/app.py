@@ -67,7 +67,6 @@ QCheckBox::indicator, QRadioButton::indicator { width: 32px; height: 32px; }
 """
 
 
-
 class _InputWatcher(QObject):
     """Application-wide event filter: any input resets the idle timer; Escape is swallowed."""
 
