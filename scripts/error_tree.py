@@ -45,20 +45,24 @@ def module_names(package: str) -> list[str]:
     return names
 
 
+def public_errors(package: str) -> dict[str, type[BaseException]]:
+    """Every public exception class the modules of ``package`` define, by dotted name."""
+    found: dict[str, type[BaseException]] = {}
+    for name in module_names(package):
+        for attr, value in vars(importlib.import_module(name)).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == name
+                and not attr.startswith("_")
+            ):
+                found[f"{name}.{attr}"] = value
+    return found
+
+
 def error_classes() -> dict[str, type[BaseException]]:
     """Every public exception class defined in our packages, by dotted name."""
-    found: dict[str, type[BaseException]] = {}
-    for package in PACKAGES:
-        for name in module_names(package):
-            for attr, value in vars(importlib.import_module(name)).items():
-                if (
-                    inspect.isclass(value)
-                    and issubclass(value, BaseException)
-                    and value.__module__ == name
-                    and not attr.startswith("_")
-                ):
-                    found[f"{name}.{attr}"] = value
-    return found
+    return {name: cls for package in PACKAGES for name, cls in public_errors(package).items()}
 
 
 def _line(cls: type[BaseException], depth: int) -> str:
