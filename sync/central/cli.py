@@ -62,6 +62,15 @@ def ca_group() -> None:
     """Create the private CA and show its fingerprint."""
 
 
+def hpke_key_warning(path: Path) -> str:
+    """What ``init`` and every ``serve`` start say while the back office's key is in the home."""
+    return (
+        f"the HPKE private key is still in {path}: whoever holds it opens every packet. Move it offline"
+        " now (the back office's machine, encrypted media) and delete it here; 'central serve' never"
+        " needs it."
+    )
+
+
 def _init(
     ctx: click.Context,
     name: str,
@@ -85,12 +94,7 @@ def _init(
         click.echo(f"storage:           embedded SQLite ({home.db})")
     click.echo(f"central id:        {result.central_id}")
     click.echo(f"HPKE suite:        {result.hpke_suite}")
-    click.echo(
-        f"WARNING: the HPKE private key is in {result.backoffice_key}. Move it OFFLINE now (back-office "
-        "machine, encrypted media); the ingest server never needs it, and whoever holds it can open "
-        "every packet.",
-        err=True,
-    )
+    click.echo(f"WARNING: {hpke_key_warning(result.backoffice_key)}", err=True)
     click.echo("give technicians this CA fingerprint for 'station provision --ca-fingerprint':")
     click.echo(f"SHA256:{result.ca_fingerprint}")
 
@@ -349,11 +353,7 @@ def serve_cmd(
     )
     if home.backoffice_key.exists():
         # Once per start, on stderr for the person at the console and in the log for the journal.
-        hpke_warning = (
-            f"the HPKE private key is still in {home.backoffice_key}: whoever takes this server"
-            " reads every packet. Move it offline (the back office's machine) and delete it here;"
-            " 'central serve' never needs it."
-        )
+        hpke_warning = hpke_key_warning(home.backoffice_key)
         click.echo(f"WARNING: {hpke_warning}", err=True)
         logging.getLogger("sync.central.serve").warning("%s", hpke_warning)
 
