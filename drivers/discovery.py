@@ -4,6 +4,8 @@
 port list; it never opens a device, so it is safe to call while another
 process is capturing. Each entry carries the URL that ``drivers.url.open_device``
 accepts, so ``station device list`` output can be pasted into other commands.
+``presence(url)`` says whether a configured device is there, the same way (the station's status
+snapshot and its heartbeat ask it; the kiosk owns the devices, so nothing is opened).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from drivers.camera.enumerate import list_cameras
 from drivers.nb1010 import protocol as nb1010
@@ -156,3 +159,37 @@ def list_devices(
 def discover() -> list[DiscoveredDevice]:
     """``list_devices()`` on the running system (the name the kiosk's technician screen calls)."""
     return list_devices()
+
+
+Presence = Literal["ok", "missing", "simulated", "unconfigured", "unknown"]
+
+
+def _usb_attached(usb_id: str, sysfs_root: Path) -> bool:
+    try:
+        entries = sorted((sysfs_root / "bus" / "usb" / "devices").iterdir())
+    except OSError:
+        return False
+    for entry in entries:
+        vendor, product = _read(entry / "idVendor"), _read(entry / "idProduct")
+        if vendor and product and f"{vendor.lower()}:{product.lower()}" == usb_id:
+            return True
+    return False
+
+
+def presence(url: str, *, sysfs_root: Path = SYSFS) -> Presence:
+    """``ok``, ``missing``, ``simulated``, ``unconfigured`` (no URL) or ``unknown`` for a device URL.
+
+    A serial port or camera is there when its device node is; a USB device when sysfs lists its
+    vendor:product id. Nothing is opened."""
+    if not url:
+        return "unconfigured"
+    parts = urlsplit(url)
+    if parts.scheme == "sim":
+        return "simulated"
+    if parts.scheme in ("serial", "camera"):
+        return "ok" if Path(parts.path).exists() else "missing"
+    if parts.scheme == "usb":
+        ids = parts.netloc.lower().split(":")
+        if len(ids) == 2 and all(len(i) == 4 for i in ids):
+            return "ok" if _usb_attached(":".join(ids), sysfs_root) else "missing"
+    return "unknown"

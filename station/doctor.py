@@ -1,5 +1,9 @@
 """``station doctor``: check everything a station needs and say what to fix.
 
+The disk, certificate and queue checks judge the parts of the station's status snapshot
+(``station.status``: the same figures ``station status``, the kiosk and the heartbeat show); the
+other checks look at what a snapshot does not hold (keys, clock, opening the devices, central's TLS).
+
 Each check returns a :class:`Finding` (ok, warn, fail or skip) with a one-line detail and, when
 something is wrong, the fix in words a field technician can act on. A check never raises: an
 unexpected error becomes a failed finding. Findings never contain citizens' data.
@@ -14,14 +18,12 @@ import ssl
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from cryptography import x509
-
 from station.errors import StationError
 from station.home import StationConfig, StationHome
+from station.status import certificate_status, disk_status, queue_status
 
 Status = Literal["ok", "warn", "fail", "skip"]
 CERT_WARN_DAYS = 7
@@ -63,11 +65,10 @@ def check_config(ctx: DoctorContext) -> Finding:
 
 
 def check_disk(ctx: DoctorContext) -> Finding:
-    floor = ctx.config.disk_floor_mb if ctx.config else 200
-    target = ctx.home.root if ctx.home.root.exists() else ctx.home.root.parent
-    free = shutil.disk_usage(target).free
-    free_mb = free // (1024 * 1024)
     from station.store import DISK_FULL_FREE_BYTES
+
+    disk = disk_status(ctx.home.root, ctx.config or StationConfig())
+    free, free_mb, floor = disk.free_bytes, disk.free_mb, disk.floor_mb
 
     if free < DISK_FULL_FREE_BYTES:
         return Finding(
@@ -91,48 +92,45 @@ def check_disk(ctx: DoctorContext) -> Finding:
     return Finding("disk", "ok", f"{free_mb} MB free (floor {floor} MB)")
 
 
-def station_certificate_path(home: StationHome) -> Path | None:
-    path = home.pki.station_cert
-    return path if path.is_file() else None
-
-
-def load_certificate(home: StationHome) -> x509.Certificate | None:
-    path = station_certificate_path(home)
-    return x509.load_pem_x509_certificate(path.read_bytes()) if path else None
-
-
 def check_certificate(ctx: DoctorContext) -> Finding:
-    cert = load_certificate(ctx.home)
-    if cert is None:
+    cert = certificate_status(ctx.home.pki)
+    if not cert.present:
         return Finding(
             "certificate",
             "fail",
             f"no station certificate in {ctx.home.pki_dir}",
             "Provision the station with a token from central: station provision --help",
         )
-    left = cert.not_valid_after_utc - ctx.now
-    if ctx.now < cert.not_valid_before_utc:
+    if cert.not_before is None or cert.not_after is None:
         return Finding(
             "certificate",
             "fail",
-            f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: the clock is wrong",
+            cert.problem,
+            "Ask central for a new token and provision again (keeps the queue).",
+        )
+    left = cert.not_after - ctx.now
+    if ctx.now < cert.not_before:
+        return Finding(
+            "certificate",
+            "fail",
+            f"not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC: the clock is wrong",
             "Set the clock (timedatectl set-ntp true), then run station doctor again.",
         )
     if left.total_seconds() <= 0:
         return Finding(
             "certificate",
             "fail",
-            f"expired on {cert.not_valid_after_utc:%Y-%m-%d}",
+            f"expired on {cert.not_after:%Y-%m-%d}",
             "Ask central for a new token and provision again (keeps the queue).",
         )
     if left.days < CERT_WARN_DAYS:
         return Finding(
             "certificate",
             "warn",
-            f"expires in {left.days} days ({cert.not_valid_after_utc:%Y-%m-%d})",
+            f"expires in {left.days} days ({cert.not_after:%Y-%m-%d})",
             "Connect the station to central so the agent renews it (station sync once).",
         )
-    return Finding("certificate", "ok", f"valid until {cert.not_valid_after_utc:%Y-%m-%d} ({left.days} days)")
+    return Finding("certificate", "ok", f"valid until {cert.not_after:%Y-%m-%d} ({left.days} days)")
 
 
 def ntp_synchronised() -> bool | None:
@@ -272,20 +270,18 @@ STORE_FIXES = {
 def check_store(ctx: DoctorContext) -> Finding:
     if ctx.config is None:
         return Finding("queue", "skip", "no configuration")
-    import time
-
     from station.session import open_station
 
     try:
         station = open_station(ctx.home)  # HMAC of every page checked
     except StationError as exc:
         return Finding("queue", "fail", exc.message, STORE_FIXES.get(exc.code, STORE_FIX))
+    now = ctx.now.timestamp()
     with station:
-        counts = station.store.counts()
-        oldest = station.store.oldest_pending_created_at()
+        queue = queue_status(station.store, station.audit.head(), now=now)
         audit = station.audit.verify()
-    pending = counts["sealed"] + counts["uploading"]
-    detail = f"{pending} pending, {counts['acked']} acked, {counts['purged']} purged; integrity ok"
+    counts = queue.counts
+    detail = f"{queue.pending} pending, {counts['acked']} acked, {counts['purged']} purged; integrity ok"
     if not audit.ok:
         return Finding(
             "queue",
@@ -293,8 +289,9 @@ def check_store(ctx: DoctorContext) -> Finding:
             f"audit chain broken at entry #{audit.first_bad_seq}: {audit.problem}",
             "The station's history was altered: stop using it and call the support desk.",
         )
-    if oldest is not None and time.time() - oldest > 3 * 86_400:
-        days = int((time.time() - oldest) // 86_400)
+    age = queue.oldest_pending_age_s
+    if age is not None and age > 3 * 86_400:
+        days = int(age // 86_400)
         return Finding(
             "queue",
             "warn",

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from station.errors import StationError
 from station.home import StationHome
+
+if TYPE_CHECKING:
+    from station.status import StationStatus
 
 
 def _home(ctx: click.Context) -> StationHome:
@@ -209,33 +212,31 @@ def _operator_login(home: StationHome, operator_id: str, finger: Path, pin_stdin
     return op.operator_id
 
 
-def status_data(home: StationHome) -> dict[str, Any]:
-    from station.outcomes import counts as outcome_counts
-    from station.policy import policy_in_force
-    from station.session import open_station
-
-    with open_station(home, integrity_check=False) as station:
-        counts = station.store.counts()
-        oldest = station.store.oldest_pending_created_at()
-        last_sync = station.store.meta_get("last_sync_at")
-        seq, head = station.audit.head()
-        return {
-            "station_id": station.station_id,
-            "counts": counts,
-            "pending": counts["sealed"] + counts["uploading"],
-            "oldest_pending_age_s": None if oldest is None else max(0.0, time.time() - oldest),
-            "last_sync_at": last_sync,  # ISO 8601 UTC, written by the sync agent
-            "sync_status": station.store.meta_get("sync_status"),
-            "central_url": station.config.central_url or None,
-            "provisioned": home.pki.station_cert.is_file(),
-            "disk_free_bytes": station.free_bytes(home.root),
-            "disk_floor_bytes": station.config.disk_floor_mb * 1024 * 1024,
-            "retention_days": station.config.retention_days,
-            "audit_seq": seq,
-            "audit_head": head,
-            "policy_version": policy_in_force(station.store).version,
-            "outcomes": outcome_counts(station.store),
-        }
+def status_fields(status: StationStatus) -> dict[str, Any]:
+    """``station status --json``: the snapshot as one flat object (its keys are a contract)."""
+    q = status.queue
+    if q is None:  # read_status raises instead; a snapshot without its queue has nothing to print here
+        raise StationError(
+            status.problem or "The queue could not be read: run 'station doctor' to see why.",
+            code="status.no_queue",
+        )
+    return {
+        "station_id": status.station_id,
+        "counts": dict(q.counts),
+        "pending": q.pending,
+        "oldest_pending_age_s": q.oldest_pending_age_s,
+        "last_sync_at": q.last_sync_at,
+        "sync_status": q.sync_status,
+        "central_url": status.central_url or None,
+        "provisioned": status.provisioned,
+        "disk_free_bytes": status.disk.free_bytes,
+        "disk_floor_bytes": status.disk.floor_bytes,
+        "retention_days": status.retention_days,
+        "audit_seq": q.audit_seq,
+        "audit_head": q.audit_head,
+        "policy_version": q.policy_version,
+        "outcomes": dict(q.outcomes),
+    }
 
 
 @click.command("status")
@@ -243,7 +244,9 @@ def status_data(home: StationHome) -> dict[str, Any]:
 @click.pass_context
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Queue counts, oldest pending packet, last sync, disk free."""
-    data = status_data(_home(ctx))
+    from station.status import read_status
+
+    data = status_fields(read_status(_home(ctx)))
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return

@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +31,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from station.errors import StationError
-from station.home import PkiLayout
+from station.home import PkiLayout, StationConfig
 from station.policy import load_policy_key, policy_in_force
 from station.sdnotify import Notifier
+from station.status import certificate_of, take_status
 from sync.agent.backoff import Backoff
 from sync.agent.client import (
     AgentError,
@@ -206,7 +207,8 @@ class Agent:
         credentials: Credentials,
         client_factory: ClientFactory,
         settings: AgentSettings | None = None,
-        devices: Callable[[], dict[str, str]] = dict,
+        config: StationConfig | None = None,
+        devices: Callable[[], Mapping[str, str]] = dict,
         disk_path: Path = Path("/"),
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
@@ -220,6 +222,7 @@ class Agent:
         self.creds = credentials
         self.client_factory = client_factory
         self.settings = settings or AgentSettings()
+        self.config = config or StationConfig(station_id=station_id)  # what the status shows of it
         self.devices = devices
         self.disk_path = disk_path
         self.clock = clock
@@ -344,21 +347,16 @@ class Agent:
 
     def send_heartbeat(self) -> AgentError | None:
         try:
-            cert = self.creds.cert()
-            beat = signed_audit(
-                build_heartbeat(
-                    store=self.store,
-                    station_id=self.station_id,
-                    now=self.clock(),
-                    disk_path=self.disk_path,
-                    devices=self.devices(),
-                    cert_not_after=cert.not_valid_after_utc,
-                    audit_head=self.audit.head(),
-                ),
-                self.audit,
+            status = take_status(
                 self.store,
-                self.key,
+                self.audit,
+                config=self.config,
+                disk_path=self.disk_path,
+                certificate=certificate_of(self.creds.cert()),
+                devices=self.devices(),
+                now=self.clock(),
             )
+            beat = signed_audit(build_heartbeat(status), self.audit, self.store, self.key)
             answer = self.client.heartbeat(beat)
             self.store.meta_set(CENTRAL_AUDIT_SEQ, str(beat.audit_seq))
             if answer is not None:

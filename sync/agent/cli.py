@@ -24,8 +24,8 @@ import click
 
 from station.home import StationHome
 from station.sdnotify import Notifier
+from station.status import device_presence
 from sync.agent.agent import Agent, AgentSettings, Credentials, mtls_client_factory
-from sync.agent.heartbeat import device_state
 from sync.agent.provision import ProvisionError, provision
 
 log = logging.getLogger("sync.agent")
@@ -222,10 +222,8 @@ def build_agent(
             credentials=creds,
             client_factory=mtls_client_factory(cfg.central_url, settings.timeout_seconds),
             settings=settings,
-            devices=lambda: {
-                "scanner": device_state(cfg.scanner_url),
-                "camera": device_state(cfg.camera_url),
-            },
+            config=cfg,
+            devices=lambda: device_presence(cfg),
             disk_path=home.root,
             notifier=notifier,
             stop_event=stop_event,
