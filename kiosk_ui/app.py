@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
@@ -42,6 +43,7 @@ from kiosk_ui.pages.review import ReviewPage
 from kiosk_ui.pages.status import StatusPage
 from kiosk_ui.pages.technician import TechnicianPage
 from kiosk_ui.widgets import Banner, Page, big_button
+from kiosk_ui.workers import ignore_result
 from station.auth import IdleLock, Operator, Role, idle_lock_seconds
 from station.enrollment.problem import Problem
 from station.errors import StationError
@@ -63,7 +65,6 @@ QWidget#header { background: #24527a; }
 QWidget#header QLabel { color: white; }
 QCheckBox::indicator, QRadioButton::indicator { width: 32px; height: 32px; }
 """
-
 
 
 class _InputWatcher(QObject):
@@ -441,7 +442,8 @@ class KioskWindow(QMainWindow):
         if operator is not None:
             reason = "idle" if idle else "operator"
             who = operator.operator_id
-            self.ctx.tasks.run(lambda: self.ctx.services.audit("session.lock", operator=who, reason=reason))
+            audit = partial(self.ctx.services.audit, "session.lock", operator=who, reason=reason)
+            self.ctx.tasks.run(audit, ignore_result)
         self.login.show_locked(int(self.idle.seconds) if idle else None)
         self.show_page(self.login)
         self.locked.emit()

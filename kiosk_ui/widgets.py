@@ -8,8 +8,11 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy, QWidget
 
+from drivers.errors import DeviceError
 from kiosk_ui.context import KioskContext
 from station.enrollment import FingerPosition
+from station.enrollment.problem import Problem
+from station.errors import StationError
 
 
 class Page(QWidget):
@@ -35,6 +38,25 @@ class Page(QWidget):
 
     def leave(self) -> None:
         """Called when another page is shown."""
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        """Show why the step cannot be left (the pages of the wizard's steps say it; others do not)."""
+
+
+UNEXPECTED = (
+    "Something went wrong: try again; if it repeats, call a technician.",
+    "کچھ غلط ہو گیا: دوبارہ کوشش کریں؛ بار بار ہو تو ٹیکنیشن کو بلائیں۔",
+)
+
+
+def error_text(ctx: KioskContext, error: Exception) -> str:
+    """What the operator reads about ``error``: our errors' own message (Urdu when shown in Urdu),
+    a plain "try again" for anything else (its details go to the log, never to the screen)."""
+    if isinstance(error, StationError):
+        return ctx.tr.pick(error.message, error.urdu)
+    if isinstance(error, DeviceError):
+        return error.message
+    return ctx.tr.pick(*UNEXPECTED)
 
 
 def big_button(text: str = "", *, primary: bool = False) -> QPushButton:

@@ -1,7 +1,8 @@
 """Threads of the kiosk: nothing slow runs on the GUI thread (Anki/Electrum style).
 
-* :class:`TaskRunner`: one background thread for database, crypto and argon2 work; a call returns on
-  the GUI thread through ``on_done`` / ``on_error``.
+* :class:`TaskRunner`: one background thread for database, crypto and argon2 work. ``run(op, on_done,
+  on_error)`` is typed (``op: Callable[[], T]``, ``on_done: Callable[[T], None]``); the outcome returns
+  on the GUI thread, and an error without an ``on_error`` is shown to the operator, never dropped.
 * :class:`ScannerWorker`: the ONLY thread that talks to the fingerprint scanner. It captures in short
   polls (so a cancel takes effect between polls), reports upload progress, encodes WSQ and scores quality
   off the GUI thread, and when the scanner is unplugged it reports it, reopens it on a timer, and resumes
@@ -15,13 +16,14 @@ No ``sleep`` and no ``QThread.terminate``: threads stop by quitting their event 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -38,80 +40,114 @@ if TYPE_CHECKING:  # NumPy and OpenCV load on the device threads, not before the
 log = logging.getLogger("kiosk.workers")
 
 
+T = TypeVar("T")
+
+
+def operation_name(op: Callable[[], object]) -> str:
+    """What a task is called in the log: the function's qualified name (through ``partial``)."""
+    func: object = op
+    while isinstance(func, functools.partial):
+        func = func.func
+    return str(getattr(func, "__qualname__", type(func).__name__))
+
+
+def log_error(error: Exception) -> None:
+    """The error shower until the window installs its own (it has no screen to show it on yet)."""
+    log.error("task failed before the window could show it: %s", getattr(error, "code", type(error).__name__))
+
+
+class _Task(Generic[T]):
+    """One operation and where its outcome goes; ``execute`` runs on the task thread."""
+
+    def __init__(
+        self, op: Callable[[], T], on_done: Callable[[T], None], on_error: Callable[[Exception], None]
+    ) -> None:
+        self.op = op
+        self.on_done = on_done
+        self.on_error = on_error
+        self.name = operation_name(op)
+
+    def execute(self) -> Callable[[], None]:
+        """Run the operation; return the call that delivers its outcome on the GUI thread."""
+        try:
+            result = self.op()
+        except Exception as exc:  # every failure goes to on_error (by default: shown to the operator)
+            log.warning("task %s failed: %s", self.name, getattr(exc, "code", type(exc).__name__))
+            return functools.partial(self.on_error, exc)
+        return functools.partial(self.on_done, result)
+
+
 class _Relay(QObject):
-    """Lives on the GUI thread: receives the worker's results there and calls the callbacks."""
+    """Lives on the GUI thread: receives each task's delivery there and runs it."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.callbacks: dict[
-            int, tuple[Callable[[Any], None] | None, Callable[[Exception], None] | None]
-        ] = {}
+        self.pending: set[int] = set()
 
     @Slot(int, object)
-    def done(self, token: int, result: object) -> None:
-        on_done, _ = self.callbacks.pop(token, (None, None))
-        if on_done is not None:
-            on_done(result)
-
-    @Slot(int, object)
-    def failed(self, token: int, error: object) -> None:
-        _, on_error = self.callbacks.pop(token, (None, None))
-        if on_error is not None and isinstance(error, Exception):
-            on_error(error)
+    def deliver(self, token: int, delivery: object) -> None:
+        self.pending.discard(token)
+        assert callable(delivery)
+        delivery()
 
 
 class _TaskWorker(QObject):
-    finished = Signal(int, object)
-    errored = Signal(int, object)
+    finished = Signal(int, object)  # token, the delivery to run on the GUI thread
 
     @Slot(int, object)
-    def run(self, token: int, call: object) -> None:
-        assert callable(call)
-        try:
-            result = call()
-        except Exception as exc:  # reported to the GUI, which shows its message
-            log.warning("task failed: %s", getattr(exc, "code", type(exc).__name__))
-            self.errored.emit(token, exc)
-        else:
-            self.finished.emit(token, result)
+    def run(self, token: int, task: object) -> None:
+        assert isinstance(task, _Task)
+        self.finished.emit(token, task.execute())
 
 
 class TaskRunner(QObject):
-    """Runs callables one after another on a background thread."""
+    """Runs operations one after another on a background thread; outcomes return on the GUI thread.
+
+    ``run(op, on_done, on_error)`` calls ``op()`` on the task thread, then ``on_done(result)`` or
+    ``on_error(exception)`` on the GUI thread. Without ``on_error`` the error goes to
+    :attr:`show_error`, which the window sets to its error banner: a failure is never dropped.
+    """
 
     _submit = Signal(int, object)
 
-    def __init__(self, name: str = "tasks") -> None:
+    def __init__(self, name: str = "tasks", show_error: Callable[[Exception], None] = log_error) -> None:
         super().__init__()
+        self.show_error = show_error
         self.worker_thread = QThread()
         self.worker_thread.setObjectName(name)
         self._worker = _TaskWorker()
         self._worker.moveToThread(self.worker_thread)
         self._relay = _Relay()
         self._submit.connect(self._worker.run)
-        self._worker.finished.connect(self._relay.done)
-        self._worker.errored.connect(self._relay.failed)
+        self._worker.finished.connect(self._relay.deliver)
         self._tokens = itertools.count(1)
         self.worker_thread.start()
 
     def run(
         self,
-        call: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
+        op: Callable[[], T],
+        on_done: Callable[[T], None],
         on_error: Callable[[Exception], None] | None = None,
     ) -> int:
         token = next(self._tokens)
-        self._relay.callbacks[token] = (on_done, on_error)
-        self._submit.emit(token, call)
+        self._relay.pending.add(token)
+        self._submit.emit(token, _Task(op, on_done, on_error or self._show))
         return token
+
+    def _show(self, error: Exception) -> None:
+        self.show_error(error)  # looked up when the error arrives: the window may install it later
 
     @property
     def busy(self) -> bool:
-        return bool(self._relay.callbacks)
+        return bool(self._relay.pending)
 
     def stop(self) -> None:
         self.worker_thread.quit()
         self.worker_thread.wait()
+
+
+def ignore_result(_result: object) -> None:
+    """``on_done`` for an operation whose result nobody reads (an audit entry)."""
 
 
 def grey_to_qimage(pixels: np.ndarray) -> QImage:

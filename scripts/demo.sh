@@ -44,7 +44,8 @@ if [ ! -f "$STATION_HOME/pki/station.crt" ]; then
   fingerprint=$(central ca fingerprint | tail -n 1)
   token=$(central token new --station demo-station --district Lahore --tehsil "Lahore City" \
     --union-council "UC-421 Demo" --label "demo counter" | tail -n 1)
-  station provision --central "https://127.0.0.1:$PORT" --token "$token" --ca-fingerprint "$fingerprint" \
+  printf '%s\n' "$token" | station provision --central "https://127.0.0.1:$PORT" --token-file - \
+    --ca-fingerprint "$fingerprint" \
     --scanner "sim://r30x?finger=auto" --camera "sim://camera?source=synthetic"
 fi
 

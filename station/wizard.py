@@ -517,8 +517,9 @@ class Wizard:
                 urdu=f"{position.ur}: پالیسی کم معیار کا نشان رکھنے کی اجازت نہیں دیتی؛ وجہ درج کریں۔",
                 code="finger.keep_not_allowed",
             )
-        self.fingers[position] = FingerCapture(position, state.best.wsq, state.best.quality, state.attempts)
-        return self.fingers[position]  # type: ignore[return-value]
+        capture = FingerCapture(position, state.best.wsq, state.best.quality, state.attempts)
+        self.fingers[position] = capture
+        return capture
 
     def set_exception(
         self, position: FingerPosition, reason: FingerExceptionReason, note: str = ""

@@ -23,16 +23,22 @@ BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT_S = 30.0
 
 
-def run(cmd: list[str], *, check: bool = True, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], *, check: bool = True, timeout: float = 90, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("STATION_HOME", "CENTRAL_HOME", "STATION_CONFIG")}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    proc = subprocess.run(
+        cmd, input=stdin, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def station_cli(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return run([str(BIN / "station"), "--home", str(home), *args], check=check)
+def station_cli(
+    home: Path, *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run([str(BIN / "station"), "--home", str(home), *args], check=check, stdin=stdin)
 
 
 def provision_cli(
@@ -54,12 +60,13 @@ def provision_cli(
         central_url or central.ingest_url,
         "--enroll-url",
         enroll_url or central.enroll_url,
-        "--token",
-        token,
+        "--token-file",
+        "-",
         "--ca-fingerprint",
         fingerprint if fingerprint is not None else central.fingerprint,
         *extra,
         check=check,
+        stdin=token + "\n",
     )
 
 

@@ -48,7 +48,10 @@ def test_devices_are_test_captured_before_the_token_is_spent(central: Central, t
     make_station(home, packets=0)
     # A scanner with no finger on it: the test capture fails and nothing reaches central.
     token = central.token("demo-station")
-    args = ["--central", central.ingest_url, "--enroll-url", central.enroll_url, "--token", token]
+    args = ["--central", central.ingest_url, "--enroll-url", central.enroll_url]
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(token + "\n")
+    args += ["--token-file", str(token_file)]
     args += [
         "--ca-fingerprint",
         central.fingerprint,

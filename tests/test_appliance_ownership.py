@@ -152,6 +152,8 @@ def test_provisioned_as_root_the_services_run_as_their_user(
     example = home.parent / "example" / "enrollment.json"
 
     token = central.token("st-own-01")
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(token + "\n")
     done = as_root(
         home,
         config,
@@ -163,8 +165,8 @@ def test_provisioned_as_root_the_services_run_as_their_user(
         central.ingest_url,
         "--enroll-url",
         central.enroll_url,
-        "--token",
-        token,
+        "--token-file",
+        str(token_file),
         "--ca-fingerprint",
         central.fingerprint,
     )

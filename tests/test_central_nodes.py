@@ -292,7 +292,7 @@ def test_kill9_of_a_node_mid_upload_station_finishes_on_the_other(
 
 
 def _ops_context(home: CentralHome, out: Path) -> ssl.SSLContext:
-    key, crt, ca, _p12 = Authority(home).ops_cert("lb", out)
+    key, crt, ca = Authority(home).ops_cert("lb", out)
     ctx = ssl.create_default_context(cafile=str(ca))
     ctx.load_cert_chain(str(crt), str(key))
     return ctx

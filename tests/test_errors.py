@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
+import importlib.util
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,13 +32,13 @@ PREFIX = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.$")
 # The constructors that take the code as their first argument, and where (``_fail`` is the CBOR
 # reader's; other modules' ``_fail`` helpers take a field name first).
 POSITIONAL_CODE = {"CborError": None, "_fail": "packetformat/cbor.py"}
-ROOTS = {
-    "drivers": "drivers.errors:DeviceError",
-    "packetformat": "packetformat.errors:PacketFormatError",
-    "station": "station.errors:StationError",
-    "sync": "sync.errors:SyncError",
-    "kiosk_ui": "station.errors:StationError",
-}
+# The walk over the packages' modules and their error classes is the one scripts/error_tree.py writes
+# docs/errors.md with, loaded from its file (scripts/ is not a package).
+_SPEC = importlib.util.spec_from_file_location("error_tree", ROOT / "scripts" / "error_tree.py")
+assert _SPEC is not None and _SPEC.loader is not None
+error_tree = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(error_tree)
+ROOTS = {**error_tree.ROOTS, "kiosk_ui": "station.errors:StationError"}  # the kiosk raises the station's
 PACKAGES = (*ROOTS, "enrollment_station")
 
 
@@ -137,16 +139,6 @@ def test_no_control_flow_on_an_exceptions_message() -> None:
     assert not wrong, "decide on an error's type or code, never its text:\n" + "\n".join(wrong)
 
 
-def _modules(package: str) -> Iterator[str]:
-    for path in sorted((ROOT / package).rglob("*.py")):
-        parts = list(path.relative_to(ROOT).with_suffix("").parts)
-        if parts[-1] == "__main__":
-            continue
-        if parts[-1] == "__init__":
-            parts.pop()
-        yield ".".join(parts)
-
-
 def _root(package: str) -> type[BaseException]:
     module, _, name = ROOTS[package].partition(":")
     root = getattr(importlib.import_module(module), name)
@@ -157,17 +149,8 @@ def _root(package: str) -> type[BaseException]:
 @pytest.mark.parametrize("package", sorted(ROOTS))
 def test_every_public_error_derives_from_its_packages_root(package: str) -> None:
     root = _root(package)
-    found, wrong = 0, []
-    for name in _modules(package):
-        module = importlib.import_module(name)
-        for attr, value in vars(module).items():
-            if not (inspect.isclass(value) and issubclass(value, BaseException)):
-                continue
-            if value.__module__ != name or attr.startswith("_"):
-                continue
-            found += 1
-            if not issubclass(value, root):
-                wrong.append(f"{name}.{attr}")
+    found = error_tree.public_errors(package)
+    wrong = [name for name, cls in found.items() if not issubclass(cls, root)]
     assert found, f"no error classes in {package}"
     assert not wrong, f"errors in {package} that do not derive from {ROOTS[package]}:\n" + "\n".join(wrong)
 
@@ -186,3 +169,11 @@ def test_the_error_tree_is_documented() -> None:
     text = (ROOT / "docs" / "errors.md").read_text(encoding="utf-8")
     for root in ROOTS.values():
         assert f"`{root.replace(':', '.')}`" in text, root
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "error_tree.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr

@@ -59,12 +59,6 @@ def test_control_and_contents(deb: Path) -> None:
     assert deb.stat().st_size < 60 * 1024 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: central's policy commands import station.policy, which loads "
-    "station.enrollment.quality (numpy), not in the central package; move the policy model to a "
-    "shared package (like packetformat) to fix",
-)
 def test_venv_runs_central_and_matches_the_lock(deb: Path, tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path)], check=True)
     venv = tmp_path / "opt" / "enrollment-central"

@@ -68,7 +68,7 @@ def test_cli_init_fingerprint_and_token_last_line(tmp_path: Path) -> None:
 
     init = central("ca", "init", "--name", "Test CA")
     assert init.returncode == 0, init.stderr
-    assert "Move it OFFLINE" in init.stderr
+    assert "Move it offline" in init.stderr
     fp = central("ca", "fingerprint")
     expected = fingerprint(load_cert(tmp_path / "c" / "pki" / "ca.crt"))
     assert fp.stdout.strip() == f"SHA256:{expected}"

@@ -35,10 +35,11 @@ def test_provision_installs_everything_and_token_works_once(central: Central, tm
         central.enroll_url,
         "--enroll-url",
         central.enroll_url,
-        "--token",
-        token,
+        "--token-file",
+        "-",
         "--ca-fingerprint",
         colons,
+        stdin=token + "\n",
     )
     assert "Provisioned station demo-station" in out.stdout
     pki = home / "pki"

@@ -173,7 +173,7 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     if cache is None:
         cache = _local.cascades = {}
     if name not in cache:
-        folder: str = cv2.data.haarcascades  # type: ignore[attr-defined]
+        folder: str = cv2.data.haarcascades  # type: ignore[attr-defined]  # cv2's stubs omit cv2.data
         classifier = cv2.CascadeClassifier(folder + name)
         if classifier.empty():
             raise RuntimeError(f"OpenCV Haar cascade {name} is missing: install opencv-python-headless 4.x")

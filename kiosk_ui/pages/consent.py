@@ -6,11 +6,14 @@ was started with (``station.policy``): the page only renders them.
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtWidgets import QButtonGroup, QCheckBox, QHBoxLayout, QLabel, QRadioButton, QVBoxLayout, QWidget
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.widgets import Page, message_label, title_label
 from station.enrollment import ApplicationKind
+from station.enrollment.problem import Problem
 from station.wizard import Step
 
 
@@ -32,7 +35,7 @@ class ConsentPage(Page):
             self.kinds.addButton(rb, i)
             self.kind_buttons[kind] = rb
             row.addWidget(rb)
-            rb.toggled.connect(lambda on, k=kind: on and self._set("kind", k.value))
+            rb.toggled.connect(partial(self._kind_toggled, kind))
         lay.addLayout(row)
         self.purpose_title = title_label()
         self.purpose = QLabel()
@@ -49,6 +52,10 @@ class ConsentPage(Page):
         for w in (self.purpose_title, self.purpose, self.read, self.consent, self.message):
             lay.addWidget(w)
         lay.addStretch(1)
+
+    def _kind_toggled(self, kind: ApplicationKind, on: bool) -> None:
+        if on:
+            self._set("kind", kind.value)
 
     def _set(self, name: str, value: object) -> None:
         w = self.ctx.wizard
@@ -91,9 +98,9 @@ class ConsentPage(Page):
         self.consent.setChecked(bool(w.get("consent", False)))
         self._show_texts()
 
-    def show_problems(self, problems: list[object]) -> None:
+    def show_problems(self, problems: list[Problem]) -> None:
         first = problems[0]
-        self.message.setText(self.ctx.tr.pick(first.en, first.ur))  # type: ignore[attr-defined]
+        self.message.setText(self.ctx.tr.pick(first.en, first.ur))
 
     def clear_pii(self) -> None:
         self.kinds.setExclusive(False)

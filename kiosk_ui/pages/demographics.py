@@ -95,19 +95,21 @@ class DemographicsPage(Page):
             edit = self.inputs[name]
             assert isinstance(edit, QLineEdit)
             self.keyboard.attach(edit)
-        self.keyboard.set_target(self.inputs["name_ur"])  # type: ignore[arg-type]
+        first = self.inputs["name_ur"]
+        assert isinstance(first, QLineEdit)  # the Urdu fields are text fields
+        self.keyboard.set_target(first)
         self.keyboard.setMaximumHeight(300)
         outer.addWidget(self.keyboard, 2)
-        self.scroll = scroll
+        self.form_scroll = scroll
         # The keyboard shows only while an Urdu field has the focus: the form gets the room otherwise.
         for widget in self.inputs.values():
             widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.FocusIn and isinstance(watched, QWidget):
-            urdu = watched in (self.inputs[name] for name in URDU_FIELDS)
+            urdu = any(watched is self.inputs[name] for name in URDU_FIELDS)
             self.keyboard.setVisible(urdu)
-            self.scroll.ensureWidgetVisible(watched, 16, 16)
+            self.form_scroll.ensureWidgetVisible(watched, 16, 16)
         return False
 
     def _value(self, name: str) -> object:
@@ -196,10 +198,12 @@ class DemographicsPage(Page):
         if w is None or not isinstance(edit, QLineEdit):
             return
         choices = w.place_choices(name)
-        completer = QCompleter(choices, edit) if choices else None
-        if completer is not None:
-            completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-            completer.setFilterMode(Qt.MatchFlag.MatchContains)
+        if not choices:
+            edit.setCompleter(None)  # type: ignore[arg-type]  # Qt takes None to remove it; the stub says QCompleter
+            return
+        completer = QCompleter(choices, edit)
+        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        completer.setFilterMode(Qt.MatchFlag.MatchContains)
         edit.setCompleter(completer)
 
     def clear_pii(self) -> None:

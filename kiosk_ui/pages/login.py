@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from kiosk_ui.context import KioskContext, cancel_capture, request_capture
-from kiosk_ui.widgets import Page, big_button, message_label, title_label
+from kiosk_ui.widgets import Page, big_button, error_text, message_label, title_label
 from kiosk_ui.workers import FingerResult
 from station.auth import AuthError, Operator, PendingLogin
-from station.errors import StationError
 
 
 class LoginPage(Page):
@@ -51,8 +52,8 @@ class LoginPage(Page):
         self.next_btn.setObjectName("loginNext")
         buttons.addWidget(self.cancel_btn)
         buttons.addWidget(self.next_btn)
-        for w in (self.title, self.notice):
-            lay.addWidget(w)
+        for label in (self.title, self.notice):
+            lay.addWidget(label)
         lay.addLayout(form)
         lay.addWidget(self.finger_prompt)
         lay.addWidget(self.message)
@@ -103,10 +104,7 @@ class LoginPage(Page):
         self.reset()
 
     def _show_error(self, exc: Exception) -> None:
-        if isinstance(exc, StationError):
-            self.message.setText(self.ctx.tr.pick(exc.message, exc.urdu))
-        else:
-            self.message.setText(str(exc))
+        self.message.setText(error_text(self.ctx, exc))
 
     def submit_pin(self) -> None:
         if self._pending is not None or not self.next_btn.isEnabled():
@@ -115,14 +113,13 @@ class LoginPage(Page):
         self.pin.setText("")
         self.next_btn.setEnabled(False)
         self.message.setText(self.t("login.checking"))
-        self.ctx.tasks.run(lambda: self.ctx.services.check_pin(op_id, pin), self._pin_ok, self._pin_failed)
+        self.ctx.tasks.run(partial(self.ctx.services.check_pin, op_id, pin), self._pin_ok, self._pin_failed)
 
     def _pin_failed(self, exc: Exception) -> None:
         self.next_btn.setEnabled(True)
         self._show_error(exc)
 
-    def _pin_ok(self, pending: object) -> None:
-        assert isinstance(pending, PendingLogin)
+    def _pin_ok(self, pending: PendingLogin) -> None:
         self._pending = pending
         self.operator_id.setEnabled(False)
         self.pin.setEnabled(False)
@@ -160,8 +157,7 @@ class LoginPage(Page):
             if pending is not None:
                 self.operator_id.setText(pending.operator.operator_id)
 
-    def _finger_ok(self, op: object) -> None:
-        assert isinstance(op, Operator)
+    def _finger_ok(self, op: Operator) -> None:
         self._pending = None
         self._idle_seconds = None
         self.reset()

@@ -7,6 +7,8 @@ decision and the reason code's words only. The rows come from ``station.outcomes
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
-from kiosk_ui.widgets import Page, big_button, message_label, title_label
+from kiosk_ui.widgets import Page, big_button, error_text, message_label, title_label
 from station.outcomes import Lookup, Outcome
 
 
@@ -86,15 +88,13 @@ class OutcomesPage(Page):
         number = self.tracking.text().strip()
         if not number:
             return
-        self.ctx.tasks.run(lambda: self.ctx.services.lookup(number), self._show_lookup, self._lookup_failed)
+        self.ctx.tasks.run(partial(self.ctx.services.lookup, number), self._show_lookup, self._lookup_failed)
 
-    def _show_rows(self, rows: object) -> None:
-        assert isinstance(rows, list)
+    def _show_rows(self, rows: list[Outcome]) -> None:
         self.rows = rows
         self.retranslate()
 
-    def _show_lookup(self, result: object) -> None:
-        assert isinstance(result, Lookup)
+    def _show_lookup(self, result: Lookup) -> None:
         self.result, self.error = result, None
         self.retranslate()
 
@@ -104,7 +104,7 @@ class OutcomesPage(Page):
         self.retranslate()
 
     def _failed(self, exc: Exception) -> None:
-        self.message.setText(self.ctx.tr.pick(getattr(exc, "message", str(exc)), getattr(exc, "urdu", None)))
+        self.message.setText(error_text(self.ctx, exc))
 
     # -- rendering -------------------------------------------------------------------------------------
     def _n(self, value: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -62,7 +64,7 @@ class ReceiptPage(Page):
         from kiosk_ui import printing  # the review's commit task loaded it
 
         png = qr_png if qr_png is not None else printing.qr_png(receipt.qr_payload)
-        self.qr.setPixmap(QPixmap.fromImage(QImage.fromData(png, "PNG")))
+        self.qr.setPixmap(QPixmap.fromImage(QImage.fromData(png)))  # Qt reads the format from the bytes
         self.message.clear()
         self.retranslate()
 
@@ -87,10 +89,10 @@ class ReceiptPage(Page):
         from kiosk_ui import printing
 
         self.ctx.tasks.run(
-            lambda: printing.print_receipt(r, spec, out_dir), self._printed, self._print_failed
+            partial(printing.print_receipt, r, spec, out_dir), self._printed, self._print_failed
         )
 
-    def _printed(self, where: object) -> None:
+    def _printed(self, where: str) -> None:
         self.print_btn.setEnabled(True)
         self.message.setText(self.t("receipt.printed"))
         self.printed.emit(str(where))

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
 from kiosk_ui.pages.demographics import LTR_FIELDS
+from kiosk_ui.services import KioskServices
 from kiosk_ui.widgets import Page, big_button, message_label, title_label
-from station.enrollment import ApplicationKind, FingerException, FingerPosition, Gender
+from station.enrollment import ApplicationKind, Enrollment, FingerException, FingerPosition, Gender
 from station.errors import StationError
 from station.wizard import ALL_FIELDS, Receipt, Step, StepBlocked
+
+
+def commit_and_draw_qr(services: KioskServices, enrollment: Enrollment) -> tuple[Receipt, bytes]:
+    """The review's task: seal and queue the enrollment, then draw its receipt's QR (task thread)."""
+    from kiosk_ui.printing import qr_png  # loaded on this task thread, not at start-up
+
+    receipt = services.commit(enrollment)
+    return receipt, qr_png(receipt.qr_payload)  # the QR is drawn here, not on the GUI thread
 
 
 class ReviewPage(Page):
@@ -65,7 +84,7 @@ class ReviewPage(Page):
         row.addLayout(side, 2)
         lay.addLayout(row, 1)
         edits = QHBoxLayout()
-        self.edit_btns: dict[Step, object] = {}
+        self.edit_btns: dict[Step, QPushButton] = {}
         for step in (Step.KIND_CONSENT, Step.DEMOGRAPHICS, Step.FACE, Step.FINGERS):
             b = big_button()
             b.setObjectName(f"edit_{step.name.lower()}")
@@ -99,7 +118,7 @@ class ReviewPage(Page):
             Step.FINGERS: "step.fingers",
         }
         for step, b in self.edit_btns.items():
-            b.setText(self.t("review.edit") + ": " + self.t(labels[step]))  # type: ignore[attr-defined]
+            b.setText(self.t("review.edit") + ": " + self.t(labels[step]))
         self.commit_btn.setText(self.t("review.commit"))
         self.enter()
 
@@ -126,7 +145,7 @@ class ReviewPage(Page):
             lbl.setText(text)
         if w.face is not None:
             if self._face_for is not w.face.jpeg:  # decoded once per photo, not on every entry (bench/ui.py)
-                img = QImage.fromData(w.face.jpeg, "JPEG")
+                img = QImage.fromData(w.face.jpeg)  # the format is read from the bytes
                 self._face_thumb = QPixmap.fromImage(img).scaled(135, 180, Qt.AspectRatioMode.KeepAspectRatio)
                 self._face_for = w.face.jpeg
             self.face.setPixmap(self._face_thumb)
@@ -142,7 +161,7 @@ class ReviewPage(Page):
             elif item is not None and preview is not None:
                 lbl.setPixmap(QPixmap.fromImage(preview).scaled(62, 74, Qt.AspectRatioMode.KeepAspectRatio))
             elif item is not None:
-                lbl.setText(f"{int(pos)}\n{item.quality}")  # type: ignore[union-attr]
+                lbl.setText(f"{int(pos)}\n{item.quality}")
             else:
                 lbl.setPixmap(QPixmap())
                 lbl.setText(str(int(pos)))
@@ -162,17 +181,12 @@ class ReviewPage(Page):
         self.commit_btn.setEnabled(False)
         self.message.setText(self.t("review.sealing"))
 
-        def commit() -> tuple[Receipt, bytes]:
-            from kiosk_ui.printing import qr_png  # loaded on this task thread, not at start-up
+        self.ctx.tasks.run(
+            partial(commit_and_draw_qr, self.ctx.services, enrollment), self._done, self._failed
+        )
 
-            receipt = self.ctx.services.commit(enrollment)
-            return receipt, qr_png(receipt.qr_payload)  # the QR is drawn here, not on the GUI thread
-
-        self.ctx.tasks.run(commit, self._done, self._failed)
-
-    def _done(self, result: object) -> None:
-        receipt, qr = result  # type: ignore[misc]
-        assert isinstance(receipt, Receipt)
+    def _done(self, result: tuple[Receipt, bytes]) -> None:
+        receipt, qr = result
         self.qr_png = qr
         w = self.ctx.wizard
         if w is not None:

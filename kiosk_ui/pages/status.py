@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 from kiosk_ui.context import KioskContext
 from kiosk_ui.i18n import ltr
 from kiosk_ui.services import StatusSnapshot
-from kiosk_ui.widgets import Page, big_button, message_label, title_label
+from kiosk_ui.widgets import Page, big_button, error_text, message_label, title_label
 
 
 class StatusPage(Page):
@@ -50,10 +50,12 @@ class StatusPage(Page):
         self.timer.stop()
 
     def refresh(self) -> None:
-        self.ctx.tasks.run(self.ctx.services.status, self._show, lambda e: self.message.setText(str(e)))
+        self.ctx.tasks.run(self.ctx.services.status, self._show, self._failed)
 
-    def _show(self, snap: object) -> None:
-        assert isinstance(snap, StatusSnapshot)
+    def _failed(self, error: Exception) -> None:
+        self.message.setText(error_text(self.ctx, error))
+
+    def _show(self, snap: StatusSnapshot) -> None:
         self.snapshot = snap
         self.retranslate()
 

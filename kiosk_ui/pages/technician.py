@@ -85,7 +85,11 @@ class TechnicianPage(Page):
     def connect_scanner(self) -> None:
         w = self.ctx.scanner_worker
         w.captured.connect(self._on_captured)
-        w.failed.connect(lambda job, code, msg: job == "test" and self.capture_info.setText(f"{code}: {msg}"))
+        w.failed.connect(self._on_failed)
+
+    def _on_failed(self, job: str, code: str, message: str) -> None:
+        if job == "test":
+            self.capture_info.setText(f"{code}: {message}")
 
     def _on_captured(self, result: object) -> None:
         if isinstance(result, FingerResult) and result.job == "test":

@@ -9,8 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from drivers.base import BGRImage
 
 _UNITS = {
     "one_face": "faces",
@@ -25,7 +29,7 @@ _UNITS = {
 }
 
 
-def _read(path: Path) -> object:
+def _read(path: Path) -> BGRImage:
     import cv2
     import numpy as np
 
@@ -38,7 +42,7 @@ def _read(path: Path) -> object:
     if image is None:
         click.echo(f"{path} is not an image OpenCV can read (use JPEG or PNG).", err=True)
         sys.exit(2)
-    return image
+    return np.asarray(image, dtype=np.uint8)
 
 
 @click.command("face")
@@ -58,11 +62,11 @@ def face_cmd(file: Path, as_json: bool, min_eye_distance: float | None, portrait
 
     image = _read(file)
     config = FaceConfig() if min_eye_distance is None else FaceConfig(min_eye_distance=min_eye_distance)
-    report = check_face(image, config=config)  # type: ignore[arg-type]
+    report = check_face(image, config=config)
     if portrait_out is not None:
         from drivers.portrait import make_portrait
 
-        token = make_portrait(image, config=config, report=report)  # type: ignore[arg-type]
+        token = make_portrait(image, config=config, report=report)
         portrait_out.write_bytes(token.jpeg)
     if as_json:
         payload = report.as_dict() | {"file": str(file)}

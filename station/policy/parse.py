@@ -9,6 +9,7 @@ Feasibility (can every citizen this policy admits be enrolled?) is
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from station.enrollment.model import ApplicationKind, FingerExceptionReason
@@ -41,7 +42,7 @@ def _fail(where: str, what: str) -> PolicyError:
     return PolicyError(f"The policy is not valid: {where} {what}. Correct the document and set it again.")
 
 
-def _map(value: Any, where: str, keys: set[str], optional: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+def _map(value: Any, where: str, keys: set[str], optional: AbstractSet[str] = frozenset()) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _fail(where, "must be a map")
     have = set(value)

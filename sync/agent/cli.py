@@ -1,6 +1,6 @@
 """``station provision`` and ``station sync once|run|status``: the agent's command line.
 
-    station provision --central https://central:8443 --token T --ca-fingerprint AB:CD:...
+    station provision --central https://central:8443 --token-file token.txt --ca-fingerprint AB:CD:...
                       [--station-id ID] [--enroll-url URL] [--renew]
     station sync once      # upload everything queued; exit 0 only when all of it is acked
     station sync run       # the daemon (systemd Type=notify, watchdog, SIGTERM stops it)
@@ -41,7 +41,17 @@ def _home(ctx: click.Context) -> StationHome:
 @click.option(
     "--central", "central_url", default=None, help="Central's ingest URL, e.g. https://central:8443."
 )
-@click.option("--token", default=None, help="The one-time enrollment token from central ops.")
+@click.option(
+    "--token-file",
+    type=click.File("r"),
+    default=None,
+    help="Read the one-time enrollment token from this file ('-': stdin), kept off the command line.",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="Deprecated: the token in the process list and shell history; use --token-file.",
+)
 @click.option(
     "--ca-fingerprint", default=None, help="SHA-256 of central's CA (from 'central ca fingerprint')."
 )
@@ -62,6 +72,7 @@ def _home(ctx: click.Context) -> StationHome:
 def provision_cmd(
     ctx: click.Context,
     central_url: str | None,
+    token_file: Any,
     token: str | None,
     ca_fingerprint: str | None,
     station_id: str | None,
@@ -96,7 +107,19 @@ def provision_cmd(
     ca_fingerprint = ca_fingerprint or _ask(
         interactive, "Central CA fingerprint (SHA256:...)", "--ca-fingerprint"
     )
-    token = token or _ask(interactive, "One-time enrollment token", "--token", hide=True)
+    if token_file is not None:
+        if token is not None:
+            raise click.UsageError("Give the token once: --token-file or (deprecated) --token.")
+        token = token_file.readline(256).strip() or None
+        if token is None:
+            raise click.UsageError("The token file is empty: paste the token from 'central token new'.")
+    elif token is not None:
+        click.echo(
+            "warning: --token is deprecated: a token on the command line shows in the process list and the"
+            " shell history; use --token-file FILE (or --token-file - to read it from stdin).",
+            err=True,
+        )
+    token = token or _ask(interactive, "One-time enrollment token", "--token-file", hide=True)
 
     if not skip_devices and not renew:
         found_scanner, found_camera = detect()

@@ -223,7 +223,12 @@ class Authority:
         except PKIError:
             self.tokens.unredeem(token, used_at=spent_at)
             raise
+        # Provisioned again (a new disk, a repaired station): its older certificates stop working now,
+        # not when they expire; renewal (``renew``) keeps the old one until it runs out.
+        revoked = self.registry.revoke_subject(station_uri(station_id), now=spent_at)
         self.registry.record(cert)
+        if revoked:
+            self.publish_crl()
         public, suite = self.hpke_public()
         return EnrollResult(
             certificate_pem=cert_pem(cert).decode(),
@@ -304,11 +309,18 @@ class Authority:
         return False
 
     def ops_cert(
-        self, name: str, out: Path, *, days: float = 365, prefix: str = OPS_URI_PREFIX
+        self,
+        name: str,
+        out: Path,
+        *,
+        days: float = 365,
+        prefix: str = OPS_URI_PREFIX,
+        p12_password: bytes | None = None,
     ) -> list[Path]:
-        """Key, certificate, CA and a PKCS#12 bundle (for browsers) for an ops person in ``out``.
+        """Key, certificate, CA and, given a password, a PKCS#12 bundle (for browsers) in ``out``.
 
         ``prefix`` ``urn:backoffice:`` makes the certificate of the downstream identity system instead.
+        Without ``p12_password`` no bundle is written: an unprotected one is a key anyone can use.
         """
         key = new_ec_key()
         cert = issue_ops_cert(self.ca, key, name, days=days, prefix=prefix)
@@ -318,8 +330,10 @@ class Authority:
         write_atomic(paths[0], key_pem(key), mode=0o600)
         write_atomic(paths[1], cert_pem(cert), mode=0o644)
         write_atomic(paths[2], cert_pem(self.ca.cert), mode=0o644)
+        if p12_password is None:
+            return paths[:3]
         bundle = pkcs12.serialize_key_and_certificates(
-            name.encode(), key, cert, [self.ca.cert], serialization.NoEncryption()
+            name.encode(), key, cert, [self.ca.cert], serialization.BestAvailableEncryption(p12_password)
         )
         write_atomic(paths[3], bundle, mode=0o600)
         return paths

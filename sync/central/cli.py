@@ -29,6 +29,7 @@ from packetformat.errors import PacketFormatError
 from packetformat.packet import SUITES
 from sync.central.cli_station import station_group, status_cmd
 from sync.central.home import CentralError, CentralHome, resolve_home
+from sync.central.p12_password import note_no_p12, p12_password_option, read_p12_password
 from sync.common.wire import DEFAULT_INGEST_PORT, DEFAULT_MAX_PACKET_BYTES, valid_station_id
 from sync.errors import SyncError
 from sync.pki.ca import cert_pem, load_cert
@@ -61,6 +62,15 @@ def ca_group() -> None:
     """Create the private CA and show its fingerprint."""
 
 
+def hpke_key_warning(path: Path) -> str:
+    """What ``init`` and every ``serve`` start say while the back office's key is in the home."""
+    return (
+        f"the HPKE private key is still in {path}: whoever holds it opens every packet. Move it offline"
+        " now (the back office's machine, encrypted media) and delete it here; 'central serve' never"
+        " needs it."
+    )
+
+
 def _init(
     ctx: click.Context,
     name: str,
@@ -84,12 +94,7 @@ def _init(
         click.echo(f"storage:           embedded SQLite ({home.db})")
     click.echo(f"central id:        {result.central_id}")
     click.echo(f"HPKE suite:        {result.hpke_suite}")
-    click.echo(
-        f"WARNING: the HPKE private key is in {result.backoffice_key}. Move it OFFLINE now (back-office "
-        "machine, encrypted media); the ingest server never needs it, and whoever holds it can open "
-        "every packet.",
-        err=True,
-    )
+    click.echo(f"WARNING: {hpke_key_warning(result.backoffice_key)}", err=True)
     click.echo("give technicians this CA fingerprint for 'station provision --ca-fingerprint':")
     click.echo(f"SHA256:{result.ca_fingerprint}")
 
@@ -183,7 +188,7 @@ def token_group() -> None:
 @click.option("--tehsil", default=None, help="Tehsil the station stands in.")
 @click.option("--union-council", "union_council", default=None, help="Union council the station serves.")
 @click.option("--label", default="", help="Free text shown to ops (a building, a counter; no names).")
-@click.option("--ttl", default="24h", show_default=True, help="Validity: e.g. 30m, 24h, 7d.")
+@click.option("--ttl", default="7d", show_default=True, help="Validity: e.g. 30m, 24h, 7d.")
 @click.pass_context
 def token_new(
     ctx: click.Context,
@@ -284,13 +289,17 @@ def revoke_cmd(ctx: click.Context, target: str) -> None:
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--days", type=float, default=365, show_default=True)
+@p12_password_option
 @click.pass_context
-def ops_cert_cmd(ctx: click.Context, name: str, out: Path, days: float) -> None:
-    """Issue an ops client certificate (dashboard, metrics) into OUT."""
+def ops_cert_cmd(ctx: click.Context, name: str, out: Path, days: float, p12_password_file: Any) -> None:
+    """Issue an ops client certificate (dashboard, metrics) into OUT; a .p12 given a password."""
     from sync.central.authority import Authority
 
-    for path in Authority(_home(ctx)).ops_cert(name, out, days=days):
+    password = read_p12_password(p12_password_file)
+    for path in Authority(_home(ctx)).ops_cert(name, out, days=days, p12_password=password):
         click.echo(str(path))
+    if password is None:
+        note_no_p12()
 
 
 # -- server ------------------------------------------------------------------------------------
@@ -342,6 +351,11 @@ def serve_cmd(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if home.backoffice_key.exists():
+        # Once per start, on stderr for the person at the console and in the log for the journal.
+        hpke_warning = hpke_key_warning(home.backoffice_key)
+        click.echo(f"WARNING: {hpke_warning}", err=True)
+        logging.getLogger("sync.central.serve").warning("%s", hpke_warning)
 
     def ready(h: str, p: int, e: int) -> None:
         click.echo(f"enrollment on https://{url_host(h)}:{e}")

@@ -10,11 +10,13 @@ is ``urn:backoffice:NAME`` (``central outcome cert NAME --out DIR``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from sync.central.cli_policy import policy_office
 from sync.central.home import CentralError
+from sync.central.p12_password import note_no_p12, p12_password_option, read_p12_password
 from sync.central.policy import OUTCOME_KINDS, check_outcome
 from sync.common.wire import BACKOFFICE_URI_PREFIX, valid_packet_id
 
@@ -73,11 +75,17 @@ def list_cmd(ctx: click.Context, station_id: str, after: int) -> None:
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--days", type=float, default=365, show_default=True)
+@p12_password_option
 @click.pass_context
-def cert_cmd(ctx: click.Context, name: str, out: Path, days: float) -> None:
+def cert_cmd(ctx: click.Context, name: str, out: Path, days: float, p12_password_file: Any) -> None:
     """Issue the downstream identity system's client certificate (SAN urn:backoffice:NAME) into OUT."""
     from sync.central.authority import Authority
 
-    paths = Authority(ctx.obj).ops_cert(name, out, days=days, prefix=BACKOFFICE_URI_PREFIX)
+    password = read_p12_password(p12_password_file)
+    paths = Authority(ctx.obj).ops_cert(
+        name, out, days=days, prefix=BACKOFFICE_URI_PREFIX, p12_password=password
+    )
     for path in paths:
         click.echo(str(path))
+    if password is None:
+        note_no_p12()

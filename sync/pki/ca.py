@@ -119,7 +119,11 @@ def load_ca(key_path: Path, cert_path: Path) -> CA:
         ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise PKIError("the CA key is not an EC key: restore the CA from the backup", code="pki.ca_damaged")
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
+    cert_key = cert.public_key()
+    if (
+        not isinstance(cert_key, ec.EllipticCurvePublicKey)
+        or key.public_key().public_numbers() != cert_key.public_numbers()
+    ):
         raise PKIError(
             "the CA key does not match the CA certificate: restore the CA from the backup",
             code="pki.ca_damaged",
