@@ -278,3 +278,27 @@ def test_postgresql_keeps_the_chunks_as_the_envelope(storage: Storage) -> None:
     storage.discard_partial("uc-c", gone)
     assert storage.expire_partials(time.time() + 1) == 1
     assert chunks() == base + 4
+
+
+def test_heartbeat_answer_names_policy_roster_and_outcomes(storage: Storage) -> None:
+    from sync.central.storage import OutcomeRow, PolicyRow
+
+    assert storage.heartbeat_answer("uc-v") == (0, 0, 0)
+    storage.policy_add(PolicyRow(3, "{}", 1.0, "ops"))
+    seq = storage.roster_set("uc-v", "op-1", "active", 2.0)
+    storage.roster_set("uc-w", "op-2", "active", 3.0)  # another station's roster is not this one's
+    out = storage.outcome_set(
+        OutcomeRow(0, _pid(), "uc-v", "accepted", "", "", "2026-12-03T10:00:00Z", "backoffice:x")
+    )
+    assert storage.heartbeat_answer("uc-v") == (3, seq, out.seq)
+    assert storage.heartbeat_answer("uc-w")[:2] == (3, seq + 1)
+    assert storage.heartbeat_answer("uc-w")[2] == 0
+
+
+def test_first_heartbeat_of_a_known_station_keeps_its_registry_row(storage: Storage) -> None:
+    storage.touch("uc-f", 10.0)  # a row exists already (a packet, the registry) without a heartbeat
+    assert storage.record_heartbeat(_heartbeat("uc-f", 4, "ab" * 32), 20.0) == []
+    assert storage.record_heartbeat(_heartbeat("uc-f", 4, "cd" * 32), 21.0)[0].kind == "audit_broken"
+    assert storage.record_heartbeat(_heartbeat("uc-new", 1, "ef" * 32), 22.0) == []
+    rows = {r.station_id: r for r in storage.stations()}
+    assert rows["uc-f"].last_seen == 21.0 and rows["uc-new"].last_seen == 22.0

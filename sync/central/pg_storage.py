@@ -478,39 +478,52 @@ class PgStorage(PgFleet):
             return self._add_alert(conn, station_id, kind, detail, now)
 
     def record_heartbeat(self, heartbeat: Heartbeat, now: float) -> list[Alert]:
-        """Store the heartbeat and raise audit alerts, under the station row's lock (any node)."""
+        """Store the heartbeat and raise audit alerts, under the station row's lock (any node).
+
+        Two round trips (pipeline): BEGIN, the commit mode and one ``UPDATE`` that locks the row and
+        returns the head stored before; then the alerts, if any, and COMMIT. A station's first
+        heartbeat inserts its row first.
+        """
         sid = heartbeat.station_id
-        with self.pool.connection() as conn, full_as_storage_full(), conn.transaction():
+        cols = heartbeat_columns(heartbeat, now)
+        sets = ", ".join(f"{c}=coalesce(%s, s.{c})" if c == "cert_not_after" else f"{c}=%s" for c in cols)
+        update = (
+            "UPDATE stations s SET last_seen=%s, heartbeat=%s, audit_seq=%s, audit_head=%s,"
+            f" {sets} FROM (SELECT station_id, audit_seq, audit_head FROM stations"
+            " WHERE station_id=%s FOR UPDATE) old WHERE s.station_id = old.station_id"
+            " RETURNING old.audit_seq, old.audit_head"
+        )
+        args = (now, json.dumps(heartbeat.to_json()), heartbeat.audit_seq, heartbeat.audit_head)
+        args += (*cols.values(), sid)
+        with self.pool.connection() as conn, full_as_storage_full(), conn.pipeline(), conn.transaction():
             # A heartbeat is not acknowledged data: its commit need not wait for the WAL flush (a
             # crash loses at most the last fraction of a second of heartbeats; the next one comes in
             # a minute, and an audit rewind is still seen against the head stored before).
             conn.execute("SET LOCAL synchronous_commit = off")
-            conn.execute(
-                "INSERT INTO stations(station_id, created_at) VALUES (%s,%s) ON CONFLICT DO NOTHING",
-                (sid, now),
-            )
-            row = conn.execute(
-                "SELECT audit_seq, audit_head FROM stations WHERE station_id=%s FOR UPDATE", (sid,)
-            ).fetchone()
-            raised = [
+            old = conn.execute(update, args).fetchone()
+            if old is None:  # the station's first heartbeat (or a row another node is inserting)
+                conn.execute(
+                    "INSERT INTO stations(station_id, created_at) VALUES (%s,%s) ON CONFLICT DO NOTHING",
+                    (sid, now),
+                )
+                old = conn.execute(update, args).fetchone()
+            previous = None if old is None else (old[0], old[1])
+            return [
                 self._add_alert(conn, sid, kind, detail, now)
-                for kind, detail in audit_alerts(None if row is None else (row[0], row[1]), heartbeat)
+                for kind, detail in audit_alerts(previous, heartbeat)
             ]
-            cols = heartbeat_columns(heartbeat, now)
-            sets = ", ".join(f"{c}=coalesce(%s, {c})" if c == "cert_not_after" else f"{c}=%s" for c in cols)
-            conn.execute(
-                "UPDATE stations SET last_seen=%s, heartbeat=%s, audit_seq=%s, audit_head=%s,"
-                f" {sets} WHERE station_id=%s",
-                (
-                    now,
-                    json.dumps(heartbeat.to_json()),
-                    heartbeat.audit_seq,
-                    heartbeat.audit_head,
-                    *cols.values(),
-                    sid,
-                ),
-            )
-        return raised
+
+    def heartbeat_answer(self, station_id: str) -> tuple[int, int, int]:
+        """(policy version, roster version, outcome seq) for the heartbeat's answer: one query."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT (SELECT coalesce(max(version), 0) FROM policies),"
+                " (SELECT coalesce(max(seq), 0) FROM roster WHERE station_id=%s),"
+                " (SELECT coalesce(max(seq), 0) FROM outcomes WHERE station_id=%s)",
+                (station_id, station_id),
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1]), int(row[2])
 
     def alerts(self) -> list[Alert]:
         with self.pool.connection() as conn:

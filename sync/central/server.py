@@ -54,6 +54,7 @@ from sync.central.ops import fleet_view
 from sync.central.policy import PolicyOffice, check_outcome
 from sync.central.registry import retired_message
 from sync.central.storage import (
+    Alert,
     OffsetMismatch,
     SizeMismatch,
     Storage,
@@ -574,16 +575,15 @@ class Central:
             public = peer.cert.public_key()
             if not head_signature_ok(public, hb.station_id, hb.audit_seq, hb.audit_head, signature):
                 return self._reject(400, E_BAD_HEARTBEAT, "the audit head's signature does not verify")
-        alerts = await asyncio.to_thread(self.storage.record_heartbeat, hb, time.time())
+        alerts, answer = await asyncio.to_thread(self._record_heartbeat, hb)  # one hop off the loop
         for alert in alerts:
             log.error("station.alert station=%s kind=%s", alert.station_id, alert.kind)
         self.metrics.heartbeats.inc()
-        answer = await asyncio.to_thread(self._heartbeat_answer, hb.station_id)
         return web.json_response(answer.to_json())
 
-    def _heartbeat_answer(self, station_id: str) -> HeartbeatAnswer:
-        policy_version, roster_version = self.policy.versions_for(station_id)
-        return HeartbeatAnswer(policy_version, roster_version, self.storage.outcome_seq(station_id))
+    def _record_heartbeat(self, hb: Heartbeat) -> tuple[list[Alert], HeartbeatAnswer]:
+        alerts = self.storage.record_heartbeat(hb, time.time())
+        return alerts, HeartbeatAnswer(*self.storage.heartbeat_answer(hb.station_id))
 
     # -- policy and outcomes -------------------------------------------------------------------
     async def policy_bundle(self, request: web.Request) -> web.Response:

@@ -207,6 +207,9 @@ class Storage(Protocol):
     def outcome_set(self, row: OutcomeRow) -> OutcomeRow: ...
     def outcomes_after(self, station_id: str, after: int, limit: int) -> list[OutcomeRow]: ...
     def outcome_seq(self, station_id: str) -> int: ...
+    def heartbeat_answer(self, station_id: str) -> tuple[int, int, int]:
+        """(latest policy version, the station's roster version, its outcome seq): one read."""
+
     def close(self) -> None: ...
     # the fleet: registry and ops views, computed in the database (sync/central/fleet.py)
     def register_station(self, station_id: str, location: Location, now: float) -> None: ...
@@ -718,6 +721,16 @@ class SqliteStorage(SqliteFleet):
                 (station_id, after, limit),
             ).fetchall()
         return [OutcomeRow(int(r[0]), *(str(x) for x in r[1:])) for r in rows]
+
+    def heartbeat_answer(self, station_id: str) -> tuple[int, int, int]:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT coalesce(max(version), 0) FROM policies),"
+                " (SELECT coalesce(max(seq), 0) FROM roster WHERE station_id=?),"
+                " (SELECT coalesce(max(seq), 0) FROM outcomes WHERE station_id=?)",
+                (station_id, station_id),
+            ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def outcome_seq(self, station_id: str) -> int:
         with self._lock:
